@@ -1,0 +1,55 @@
+/**
+ * The KV projection: what lookups and token checks read at the edge. Only the Sequencer writes
+ * it. KV is eventually consistent (a write can take about 60 s to reach other locations), so
+ * nothing here is ever read back as the source of truth: the Sequencer's own storage is.
+ * @module
+ */
+
+/** One binding as the projection stores it (times in epoch milliseconds, whole seconds). */
+export interface ProjectedBinding {
+  app: string
+  verifiedAt: number
+  expiresAt: number
+}
+
+/** The projection value for one number. */
+export interface ProjectedNumber {
+  v: 1
+  apps: ProjectedBinding[]
+}
+
+/** The app-token cache value. */
+export interface ProjectedApp {
+  id: string
+  name: string
+}
+
+/** KV key of a number's bindings. */
+export const numberKey = (e164: string) => `number:${e164}`
+/** KV key of an app token, by the SHA-256 hex of the token. */
+export const tokenKey = (tokenHash: string) => `token:${tokenHash}`
+
+// KV rejects expirations less than 60 s ahead.
+const MIN_KV_TTL_S = 60
+
+/** Writes (or, for no bindings, deletes) a number's projection; it also expires with its last binding. */
+export async function putNumber(kv: KVNamespace, e164: string, apps: ProjectedBinding[], now: number): Promise<void> {
+  if (apps.length === 0) return kv.delete(numberKey(e164))
+  const lastExpiry = Math.max(...apps.map((a) => a.expiresAt))
+  const value: ProjectedNumber = { v: 1, apps }
+  await kv.put(numberKey(e164), JSON.stringify(value), {
+    expiration: Math.max(Math.ceil(lastExpiry / 1000), Math.ceil(now / 1000) + MIN_KV_TTL_S),
+  })
+}
+
+/** Reads a number's unexpired bindings, sorted by app id; empty when none. */
+export async function getNumber(kv: KVNamespace, e164: string, now: number): Promise<ProjectedBinding[]> {
+  const value = await kv.get<ProjectedNumber>(numberKey(e164), 'json')
+  if (!value || value.v !== 1) return []
+  return value.apps.filter((a) => a.expiresAt > now)
+}
+
+/** Reads the app a token hash belongs to, or null. */
+export async function getTokenApp(kv: KVNamespace, tokenHash: string): Promise<ProjectedApp | null> {
+  return kv.get<ProjectedApp>(tokenKey(tokenHash), 'json')
+}

@@ -1,0 +1,59 @@
+/**
+ * The Hono app: middleware, the route modules, /openapi.json, and the one error handler.
+ * @module
+ */
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { AppEnv } from './env.ts'
+import { ApiError, errorResponse, toApiError } from './errors.ts'
+import { createLogger } from './log.ts'
+import { bodyGuard, requestContext } from './middleware/request.ts'
+import { admin } from './routes/admin.ts'
+import { dev } from './routes/dev.ts'
+import { numbers } from './routes/numbers.ts'
+import { verifications } from './routes/verifications.ts'
+import { wellKnown } from './routes/well-known.ts'
+
+/** Builds the directory's HTTP app. */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>()
+  app.use('*', requestContext)
+  app.use('*', bodyGuard)
+
+  app.route('/', wellKnown)
+  app.route('/', admin)
+  app.route('/', verifications)
+  app.route('/', numbers)
+  app.route('/', dev)
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'appToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "an app's token from POST /v1/admin/apps",
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "the operator's ADMIN_TOKEN",
+  })
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'whodis directory',
+      version: '1',
+      description: 'Which messaging apps a phone number can be reached on, proven by SMS and logged for transparency.',
+    },
+  })
+
+  app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)))
+  app.onError((err, c) => {
+    const { apiError, unexpected } = toApiError(err)
+    const log = c.get('log') ?? createLogger()
+    if (unexpected) {
+      log.error('unhandled_error', { route: c.req.routePath, error: String(err), stack: (err as Error)?.stack })
+    } else if (apiError.status >= 500) {
+      log.error('request_failed', { route: c.req.routePath, code: apiError.code, message: apiError.message })
+    }
+    return errorResponse(c, apiError)
+  })
+  return app
+}

@@ -1,0 +1,99 @@
+/**
+ * The Worker's bindings and the typed configuration read from them.
+ * @module
+ */
+import type { DevOutbox } from './durable-objects/dev-outbox.ts'
+import type { Limiter } from './durable-objects/limiter.ts'
+import type { PhoneChallenge } from './durable-objects/phone-challenge.ts'
+import type { Sequencer } from './durable-objects/sequencer.ts'
+import { ApiError } from './errors.ts'
+import type { Logger } from './log.ts'
+
+/** Everything wrangler.toml, `.dev.vars` and `wrangler secret put` give the Worker. */
+export interface Env {
+  /** Lookup projection (`number:`) and app-token cache (`token:`); see docs/storage.md. */
+  DIRECTORY: KVNamespace
+  /** Transparency-log tiles, entry bundles and snapshots (immutable objects). */
+  LOG: R2Bucket
+  SEQUENCER: DurableObjectNamespace<Sequencer>
+  PHONE_CHALLENGE: DurableObjectNamespace<PhoneChallenge>
+  LIMITER: DurableObjectNamespace<Limiter>
+  OUTBOX: DurableObjectNamespace<DevOutbox>
+
+  /** Secret: bearer token for /v1/admin and /dev routes. */
+  ADMIN_TOKEN?: string
+  /** Secret: key for OTP code MACs, per-number object names and log tags of numbers. */
+  HMAC_SECRET?: string
+  /** Secret: the log's Ed25519 signer key, `PRIVATE+KEY+<name>+<id>+<key>`. */
+  LOG_SIGNING_KEY?: string
+  /** `outbox` (development) or `twilio`. */
+  SMS_PROVIDER?: string
+  TWILIO_ACCOUNT_SID?: string
+  TWILIO_AUTH_TOKEN?: string
+  /** Sender number in E.164, or use TWILIO_MESSAGING_SERVICE_SID. */
+  TWILIO_FROM?: string
+  TWILIO_MESSAGING_SERVICE_SID?: string
+  /** Override of https://api.twilio.com (tests point it at a loopback server). */
+  TWILIO_API_BASE?: string
+
+  LOG_ORIGIN?: string
+  BINDING_TTL_DAYS?: string
+  SMS_PER_NUMBER_HOUR?: string
+  SMS_PER_NUMBER_DAY?: string
+  SMS_PER_APP_MINUTE?: string
+  SMS_PER_COUNTRY_MINUTE?: string
+  LOOKUPS_PER_APP_MINUTE?: string
+}
+
+/** A registered app, as authenticated from its bearer token. */
+export interface AppIdentity {
+  id: string
+  name: string
+}
+
+/** Hono's environment type for this Worker. */
+export interface AppEnv {
+  Bindings: Env
+  Variables: { requestId: string; log: Logger; app: AppIdentity }
+}
+
+/** Limits and lifetimes, from `vars` with the defaults below. */
+export interface Limits {
+  bindingTtlMs: number
+  smsPerNumberHour: number
+  smsPerNumberDay: number
+  smsPerAppMinute: number
+  smsPerCountryMinute: number
+  lookupsPerAppMinute: number
+}
+
+const DAY_MS = 86_400_000
+
+function positiveInt(env: Env, name: keyof Env, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new ApiError(503, 'not_configured', `${String(name)} must be a positive integer`)
+  }
+  return n
+}
+
+/** Reads the limits from `env`; a malformed var is an operator error (`503 not_configured`). */
+export function readLimits(env: Env): Limits {
+  return {
+    bindingTtlMs: positiveInt(env, 'BINDING_TTL_DAYS', 365) * DAY_MS,
+    smsPerNumberHour: positiveInt(env, 'SMS_PER_NUMBER_HOUR', 5),
+    smsPerNumberDay: positiveInt(env, 'SMS_PER_NUMBER_DAY', 10),
+    smsPerAppMinute: positiveInt(env, 'SMS_PER_APP_MINUTE', 600),
+    smsPerCountryMinute: positiveInt(env, 'SMS_PER_COUNTRY_MINUTE', 300),
+    lookupsPerAppMinute: positiveInt(env, 'LOOKUPS_PER_APP_MINUTE', 6000),
+  }
+}
+
+/** Returns a required secret, or fails with `503 not_configured` naming it. */
+export function requireSecret(env: Env, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'LOG_SIGNING_KEY'): string {
+  const value = env[name]
+  if (!value) throw new ApiError(503, 'not_configured', `${name} is not set (wrangler secret put ${name})`)
+  return value
+}

@@ -1,0 +1,37 @@
+/**
+ * Bearer-token authentication. Tokens are looked up by their SHA-256 and compared in constant
+ * time; the raw token is never stored or logged.
+ * @module
+ */
+import { createMiddleware } from 'hono/factory'
+import { getTokenApp } from '../adapters/directory-kv.ts'
+import { digestsEqual, sha256Hex } from '../crypto.ts'
+import { requireSecret, type AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+
+function bearer(header: string | undefined): string {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i)
+  if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>')
+  return match[1]!
+}
+
+/** Requires the operator's ADMIN_TOKEN. */
+export const requireAdmin = createMiddleware<AppEnv>(async function requireAdmin(c, next) {
+  const expected = sha256Hex(requireSecret(c.env, 'ADMIN_TOKEN'))
+  if (!digestsEqual(sha256Hex(bearer(c.req.header('Authorization'))), expected)) {
+    throw new ApiError(401, 'unauthorized', 'invalid admin token')
+  }
+  await next()
+})
+
+/** Requires a registered, unrevoked app's token; sets `c.var.app`. */
+export const requireApp = createMiddleware<AppEnv>(async function requireApp(c, next) {
+  const token = bearer(c.req.header('Authorization'))
+  const hash = sha256Hex(token)
+  // Looked up by the token's SHA-256: timing depends only on a hash the caller cannot steer
+  // toward a real token's, so no byte of a stored token can be learned from it.
+  const app = await getTokenApp(c.env.DIRECTORY, hash)
+  if (!app) throw new ApiError(401, 'unauthorized', 'invalid app token')
+  c.set('app', app)
+  await next()
+})

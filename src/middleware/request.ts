@@ -1,0 +1,48 @@
+/**
+ * Per-request context (request id, structured logger, one log line per request) and the body
+ * guard (16 KiB limit, JSON only).
+ * @module
+ */
+import { bodyLimit } from 'hono/body-limit'
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 16 * 1024
+
+/** Gives each request an id and logger, and logs method, route pattern (never the raw path: it can hold a number), status and duration. */
+export const requestContext = createMiddleware<AppEnv>(async function requestContext(c, next) {
+  const requestId = crypto.randomUUID()
+  const log = createLogger({ requestId })
+  c.set('requestId', requestId)
+  c.set('log', log)
+  const started = Date.now()
+  await next()
+  c.header('X-Request-Id', requestId)
+  log.info('request', {
+    method: c.req.method,
+    route: c.req.routePath,
+    status: c.res.status,
+    ms: Date.now() - started,
+    app: c.get('app')?.id,
+  })
+})
+
+const limit = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new ApiError(413, 'body_too_large', `request body is larger than ${MAX_BODY_BYTES} bytes`)
+  },
+})
+
+/** Rejects bodies over {@link MAX_BODY_BYTES} and bodies that are not JSON. */
+export const bodyGuard = createMiddleware<AppEnv>(async function bodyGuard(c, next) {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'DELETE') return next()
+  const type = c.req.header('Content-Type')?.split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'unsupported_media_type', 'send the request body as Content-Type: application/json')
+  }
+  return limit(c, next)
+})

@@ -1,0 +1,130 @@
+/**
+ * Operator routes: register and revoke apps, apply reassigned-number reports.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { newAppToken, sha256Hex } from '../crypto.ts'
+import { sequencer } from '../durable-objects/stubs.ts'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { requireAdmin } from '../middleware/auth.ts'
+import { AppId, errors, parsePhone, Phone } from './schemas.ts'
+import { validationHook } from './validation.ts'
+
+export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+admin.use('/v1/admin/*', requireAdmin)
+
+const security = [{ adminToken: [] }]
+
+admin.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/admin/apps',
+    summary: 'Register an app; its token is shown once',
+    security,
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: z.object({
+              id: AppId,
+              name: z
+                .string()
+                .trim()
+                .min(1)
+                .max(64)
+                .regex(/^[^\p{C}]+$/u, 'name must not contain control characters')
+                .openapi({ example: 'App A' }),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      201: {
+        description: 'registered',
+        content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } },
+      },
+      ...errors(400, 401, 409, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { id, name } = c.req.valid('json')
+    const token = newAppToken()
+    const result = await sequencer(c.env).createApp(id, name, sha256Hex(token), Date.now())
+    if (!result.ok) throw new ApiError(409, 'app_exists', `app ${id} already exists (ids are never reused)`)
+    c.var.log.info('app_created', { appId: id })
+    return c.json({ id, name, token }, 201)
+  },
+)
+
+admin.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/v1/admin/apps/{id}',
+    summary: 'Revoke an app and remove its bindings',
+    security,
+    request: { params: z.object({ id: z.string() }) },
+    responses: {
+      200: {
+        description: 'revoked',
+        content: {
+          'application/json': { schema: z.object({ id: z.string(), revoked: z.boolean(), bindingsRemoved: z.number() }) },
+        },
+      },
+      ...errors(401, 404),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param')
+    const result = await sequencer(c.env).revokeApp(id, Date.now())
+    if (!result.ok) throw new ApiError(404, 'app_not_found', `no app ${id}`)
+    c.var.log.info('app_revoked', { appId: id, bindingsRemoved: result.removed })
+    return c.json({ id, revoked: true, bindingsRemoved: result.removed }, 200)
+  },
+)
+
+const DisconnectedAt = z
+  .union([z.iso.date(), z.iso.datetime({ offset: true })])
+  .openapi({ example: '2026-10-01', description: 'date (start of that day, UTC) or date-time' })
+
+admin.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/admin/reassigned',
+    summary: 'Remove bindings of reassigned numbers verified before their disconnection',
+    security,
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: z.object({
+              numbers: z.array(z.object({ phone: Phone, disconnectedAt: DisconnectedAt })).min(1).max(500),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      200: { description: 'applied', content: { 'application/json': { schema: z.object({ removed: z.number() }) } } },
+      ...errors(400, 401, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { numbers } = c.req.valid('json')
+    // Check every report before applying any: the batch applies whole or not at all.
+    const reports = numbers.map(({ phone, disconnectedAt }, i) => {
+      try {
+        return { phone: parsePhone(phone).e164, disconnectedAt: Date.parse(disconnectedAt) }
+      } catch (err) {
+        if (err instanceof ApiError) throw new ApiError(400, err.code, `numbers[${i}]: ${err.message}`)
+        throw err
+      }
+    })
+    const result = await sequencer(c.env).reassign(reports, Date.now())
+    c.var.log.info('reassigned_applied', { reports: reports.length, removed: result.removed })
+    return c.json(result, 200)
+  },
+)

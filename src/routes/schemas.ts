@@ -1,0 +1,71 @@
+/**
+ * Wire schemas shared by the route modules, and the helpers that turn raw input into checked
+ * values with the right error code.
+ * @module
+ */
+import { z } from '@hono/zod-openapi'
+import { ApiError } from '../errors.ts'
+import { fromBase64, toBase64Url } from '../protocol/bytes.ts'
+import { InvalidPhoneError, normalizePhone, type PhoneNumber } from '../protocol/phone.ts'
+
+/** App ids: lowercase letters, digits, `.` and `-`, 2 to 64 characters. */
+export const APP_ID = /^[a-z0-9.-]{2,64}$/
+
+export const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi('Error')
+
+export const AppId = z.string().regex(APP_ID).openapi({ example: 'appa' })
+export const Phone = z.string().max(64).openapi({ example: '+1 (650) 555-0011', description: 'as typed; normalised to E.164' })
+export const Timestamp = z.string().openapi({ example: '2026-11-24T21:40:00Z', format: 'date-time' })
+
+export const BindingEntry = z
+  .object({ app: AppId, verifiedAt: Timestamp, expiresAt: Timestamp })
+  .openapi('BindingEntry')
+
+export const Binding = z
+  .object({
+    phone: z.string().openapi({ example: '+16505550011' }),
+    app: AppId,
+    verifiedAt: Timestamp,
+    expiresAt: Timestamp,
+    publicKey: z.string().optional(),
+  })
+  .openapi('Binding')
+
+/** Error responses in OpenAPI form, for `responses` of createRoute. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorBody } } }]),
+  )
+}
+
+/** Normalises a phone or fails with `400 invalid_phone`. */
+export function parsePhone(input: unknown): PhoneNumber {
+  try {
+    return normalizePhone(input)
+  } catch (err) {
+    if (err instanceof InvalidPhoneError) throw new ApiError(400, 'invalid_phone', err.message)
+    throw err
+  }
+}
+
+/** A user public key: base64 or base64url of 32 to 1,024 bytes, returned as unpadded base64url. */
+export function parsePublicKey(input: string | undefined): string | null {
+  if (input === undefined) return null
+  let bytes: Uint8Array
+  try {
+    bytes = fromBase64(input)
+  } catch {
+    throw new ApiError(400, 'invalid_public_key', 'publicKey must be base64 or base64url')
+  }
+  if (bytes.length < 32 || bytes.length > 1024) {
+    throw new ApiError(400, 'invalid_public_key', 'publicKey must decode to between 32 and 1024 bytes')
+  }
+  return toBase64Url(bytes)
+}
+
+/** ISO 8601 in whole seconds, e.g. `2026-11-24T21:40:00Z`. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}

@@ -1,0 +1,196 @@
+/**
+ * SMS verification: an app starts a challenge for a number, the person reads the code, the app
+ * checks it; a right code records the binding through the Sequencer.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { smsSender } from '../adapters/sms/index.ts'
+import { SmsError } from '../adapters/sms/sender.ts'
+import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
+import { phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { readLimits, requireSecret, type AppEnv } from '../env.ts'
+import { ApiError, rateLimited } from '../errors.ts'
+import { requireApp } from '../middleware/auth.ts'
+import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone } from './schemas.ts'
+import { validationHook } from './validation.ts'
+
+export const verifications = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+verifications.use('/v1/verifications', requireApp)
+verifications.use('/v1/verifications/*', requireApp)
+
+const security = [{ appToken: [] }]
+// A challenge id is the per-number object's id (64 hex) followed by 128 random bits (32 hex).
+const CHALLENGE_ID = /^[0-9a-f]{96}$/
+
+verifications.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/verifications',
+    summary: 'Send a one-time code by SMS to a number',
+    security,
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: z.object({
+              phone: Phone,
+              publicKey: z.string().max(2048).optional().openapi({ description: "the person's key in this app, base64url" }),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      201: {
+        description: 'code sent',
+        content: { 'application/json': { schema: z.object({ id: z.string(), expiresAt: z.string() }) } },
+      },
+      ...errors(400, 401, 413, 415, 422, 429, 502, 503),
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid('json')
+    const phone = parsePhone(body.phone)
+    const publicKey = parsePublicKey(body.publicKey)
+    const secret = requireSecret(c.env, 'HMAC_SECRET')
+    const limits = readLimits(c.env)
+    const sms = smsSender(c.env)
+    const app = c.var.app
+    const tag = phoneTag(secret, phone.e164).slice(0, 16)
+
+    await takeLimit(c.env, `sms-app:${app.id}`, limits.smsPerAppMinute, 60_000, 'too many codes sent by this app')
+    await takeLimit(
+      c.env,
+      `sms-cc:${phone.countryCallingCode}`,
+      limits.smsPerCountryMinute,
+      60_000,
+      `too many codes sent to +${phone.countryCallingCode} numbers`,
+    )
+
+    const challenge = phoneChallenge(c.env, secret, phone.e164)
+    const id = challenge.id.toString() + randomHex(16)
+    const code = newOtpCode()
+    const started = await challenge.start({
+      id,
+      app: app.id,
+      phone: phone.e164,
+      publicKey,
+      codeMac: otpMac(secret, id, code),
+      now: Date.now(),
+      perHour: limits.smsPerNumberHour,
+      perDay: limits.smsPerNumberDay,
+    })
+    if (!started.ok) {
+      c.var.log.warn('sms_capped', { phoneTag: tag, window: started.window })
+      throw rateLimited(`too many codes sent to this number in the last ${started.window}`, started.retryAfterMs)
+    }
+
+    try {
+      await sms.send({ to: phone.e164, body: `${app.name} code: ${code}` })
+    } catch (err) {
+      await challenge.cancel(id)
+      throw smsFailure(err, c.var.log, tag)
+    }
+    c.var.log.info('verification_started', { phoneTag: tag, country: phone.countryCallingCode })
+    return c.json({ id, expiresAt: isoSeconds(started.expiresAt) }, 201)
+  },
+)
+
+verifications.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/verifications/{id}/check',
+    summary: 'Check a code; a right one records the binding',
+    security,
+    request: {
+      params: z.object({ id: z.string() }),
+      body: {
+        required: true,
+        content: {
+          'application/json': { schema: z.object({ code: z.string().regex(/^[0-9]{6}$/, 'code must be 6 digits') }) },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'verified; the binding is recorded',
+        content: { 'application/json': { schema: z.object({ binding: Binding, index: z.number() }) } },
+      },
+      422: {
+        description: 'wrong code',
+        content: {
+          'application/json': {
+            schema: z.object({ error: z.object({ code: z.string(), message: z.string() }), attemptsLeft: z.number() }),
+          },
+        },
+      },
+      ...errors(400, 401, 404, 410, 413, 415, 503),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param')
+    const { code } = c.req.valid('json')
+    const secret = requireSecret(c.env, 'HMAC_SECRET')
+    const app = c.var.app
+    const notFound = new ApiError(404, 'verification_not_found', 'no such verification for this app')
+    if (!CHALLENGE_ID.test(id)) throw notFound
+
+    let objectId: DurableObjectId
+    try {
+      objectId = c.env.PHONE_CHALLENGE.idFromString(id.slice(0, 64))
+    } catch {
+      throw notFound
+    }
+    const result = await c.env.PHONE_CHALLENGE.get(objectId).check(id, app.id, otpMac(secret, id, code), Date.now())
+    switch (result.status) {
+      case 'not_found':
+        throw notFound
+      case 'expired':
+        throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
+      case 'exhausted':
+        throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
+      case 'wrong':
+        throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
+    }
+
+    const limits = readLimits(c.env)
+    const bound = await sequencer(c.env).bind({
+      phone: result.phone,
+      app: app.id,
+      publicKey: result.publicKey,
+      verificationId: id,
+      now: Date.now(),
+      ttlMs: limits.bindingTtlMs,
+    })
+    if (!bound.ok) throw new ApiError(401, 'unauthorized', 'this app has been revoked')
+    c.var.log.info('binding_recorded', { phoneTag: phoneTag(secret, result.phone).slice(0, 16), op: bound.op, index: bound.index })
+    const b = bound.binding
+    return c.json(
+      {
+        binding: {
+          phone: b.phone,
+          app: b.app,
+          verifiedAt: isoSeconds(b.verifiedAt),
+          expiresAt: isoSeconds(b.expiresAt),
+          ...(b.publicKey ? { publicKey: b.publicKey } : {}),
+        },
+        index: bound.index,
+      },
+      200,
+    )
+  },
+)
+
+function smsFailure(err: unknown, log: AppEnv['Variables']['log'], tag: string): ApiError {
+  if (!(err instanceof SmsError)) throw err
+  log.warn('sms_failed', { phoneTag: tag, kind: err.kind, detail: err.message })
+  switch (err.kind) {
+    case 'undeliverable':
+      return new ApiError(422, 'sms_undeliverable', 'the SMS provider cannot deliver to this number')
+    case 'unavailable':
+      return new ApiError(503, 'sms_unavailable', 'the SMS provider is unavailable; try again later', {}, err.retryAfter ?? 30)
+    default:
+      return new ApiError(502, 'sms_provider_error', 'the SMS provider refused the request')
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `/.well-known/whodis`: what a mirror pins (the log's verifier key) and where things are.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { requireSecret, type AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { logVerifierKey } from '../log-key.ts'
+import { errors } from './schemas.ts'
+
+export const wellKnown = new OpenAPIHono<AppEnv>()
+
+wellKnown.openapi(
+  createRoute({
+    method: 'get',
+    path: '/.well-known/whodis',
+    summary: "The directory's log origin and verifier key",
+    responses: {
+      200: {
+        description: 'directory metadata',
+        content: {
+          'application/json': {
+            schema: z.object({ origin: z.string(), logKey: z.string(), api: z.string(), log: z.string() }),
+          },
+        },
+      },
+      ...errors(503),
+    },
+  }),
+  async (c) => {
+    const origin = c.env.LOG_ORIGIN
+    if (!origin) throw new ApiError(503, 'not_configured', 'LOG_ORIGIN is not set')
+    const logKey = await logVerifierKey(requireSecret(c.env, 'LOG_SIGNING_KEY'))
+    c.header('Cache-Control', 'public, max-age=300')
+    return c.json({ origin, logKey, api: '/v1', log: '/log' }, 200)
+  },
+)
