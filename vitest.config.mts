@@ -5,13 +5,17 @@ import { defineConfig } from 'vitest/config'
 export const testSecrets = {
   ADMIN_TOKEN: 'test-admin-token-0123456789abcdef0123456789abcdef',
   HMAC_SECRET: 'test-hmac-secret-0123456789abcdef0123456789abcdef',
-  LOG_SIGNING_KEY:
-    'PRIVATE+KEY+whodis.localhost/log+6b1a6b8c+AXkX0o3cPn6w4k2JlHgqM6b7xP1nQe2r3s4t5u6v7w8y',
+  // A fixed test key (seed 0x01..0x20); its verifier key is
+  // whodis.localhost/log+d137ea6d+AXm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk
+  LOG_SIGNING_KEY: 'PRIVATE+KEY+whodis.localhost/log+d137ea6d+AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g',
   SMS_PROVIDER: 'outbox',
 }
 
 export default defineConfig({
   test: {
+    // Logs of passing tests are noise; a failing test shows its own.
+    silent: 'passed-only',
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         plugins: [

@@ -1,0 +1,78 @@
+/** Helpers for Worker tests: requests through the real app with real bindings. */
+import { env } from 'cloudflare:workers'
+import { expect } from 'vitest'
+import { createApp } from '../../src/app.ts'
+import type { Env } from '../../src/env.ts'
+
+export const app = createApp()
+export const testEnv = env as unknown as Env
+export const BASE = 'http://whodis.test'
+
+/** Sends a request through the app; `env` overrides let a test change limits or providers. */
+export async function call(
+  method: string,
+  path: string,
+  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env> } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers }
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`
+  let body = opts.body
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json)
+    headers['Content-Type'] ??= 'application/json'
+  }
+  return app.request(`${BASE}${path}`, { method, headers, body }, { ...testEnv, ...opts.env })
+}
+
+/** Asserts the uniform error shape and returns the body. */
+export async function expectError(res: Response, status: number, code: string): Promise<Record<string, any>> {
+  const body = (await res.json()) as Record<string, any>
+  expect({ status: res.status, code: body?.error?.code }).toEqual({ status, code })
+  expect(typeof body.error.message).toBe('string')
+  expect(body.error.message.length).toBeGreaterThan(0)
+  return body
+}
+
+export const admin = () => testEnv.ADMIN_TOKEN!
+
+let appCounter = 0
+/** Registers an app with a fresh id (unless given) and returns its id and token. */
+export async function registerApp(id = `app${++appCounter}-${crypto.randomUUID().slice(0, 8)}`, name = `App ${id}`) {
+  const res = await call('POST', '/v1/admin/apps', { token: admin(), json: { id, name } })
+  expect(res.status).toBe(201)
+  const body = (await res.json()) as { id: string; name: string; token: string }
+  return body
+}
+
+/** The newest code sent to `phone` through the outbox. */
+export async function latestCode(phone: string): Promise<string> {
+  const res = await call('GET', `/dev/outbox?phone=${encodeURIComponent(phone)}`, { token: admin() })
+  expect(res.status).toBe(200)
+  const { messages } = (await res.json()) as { messages: { body: string }[] }
+  const last = messages.at(-1)
+  if (!last) throw new Error(`no message to ${phone}`)
+  return last.body.match(/(\d{6})$/)![1]!
+}
+
+/** Starts a verification and returns its id. */
+export async function startVerification(token: string, phone: string, extra: Record<string, unknown> = {}) {
+  const res = await call('POST', '/v1/verifications', { token, json: { phone, ...extra } })
+  expect(res.status).toBe(201)
+  return ((await res.json()) as { id: string; expiresAt: string }).id
+}
+
+/** Runs the whole verification of `phone` for the app holding `token`; returns the check response body. */
+export async function verify(token: string, phone: string, extra: Record<string, unknown> = {}) {
+  const id = await startVerification(token, phone, extra)
+  const e164 = phone.replace(/[^\d+]/g, '')
+  const res = await call('POST', `/v1/verifications/${id}/check`, { token, json: { code: await latestCode(e164) } })
+  expect(res.status).toBe(200)
+  return (await res.json()) as { binding: Record<string, string>; index: number }
+}
+
+let numberCounter = 0
+/** A fresh valid US number for each call (area code 650, 555-01xx range and beyond). */
+export function freshPhone(): string {
+  numberCounter++
+  return `+1650${String(2000000 + numberCounter * 7919 + Math.floor(Math.random() * 1000)).padStart(7, '0')}`
+}

@@ -1,0 +1,157 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { admin, call, expectError, freshPhone, latestCode, registerApp, startVerification, verify } from './helpers.ts'
+
+describe('bad input', () => {
+  it('answers malformed JSON with 400 malformed_json', async () => {
+    const app = await registerApp()
+    for (const body of ['{', '{"phone":', 'nul', '\u0000', '{"phone":"+16505550011"}}']) {
+      const res = await call('POST', '/v1/verifications', { token: app.token, body, headers: { 'Content-Type': 'application/json' } })
+      await expectError(res, 400, 'malformed_json')
+    }
+  })
+
+  it('answers JSON that is not an object with 400', async () => {
+    const app = await registerApp()
+    for (const json of [[], 'x', 1, null]) {
+      const res = await call('POST', '/v1/verifications', { token: app.token, json })
+      expect(res.status).toBe(400)
+    }
+  })
+
+  it('answers a body over 16 KiB with 413, with or without Content-Length', async () => {
+    const app = await registerApp()
+    const big = JSON.stringify({ phone: '+16505550011', pad: 'x'.repeat(17 * 1024) })
+    await expectError(
+      await call('POST', '/v1/verifications', { token: app.token, body: big, headers: { 'Content-Type': 'application/json' } }),
+      413,
+      'body_too_large',
+    )
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)))
+        controller.close()
+      },
+    })
+    await expectError(
+      await call('POST', '/v1/verifications', { token: app.token, body: stream, headers: { 'Content-Type': 'application/json' } }),
+      413,
+      'body_too_large',
+    )
+  })
+
+  it('answers a body that is not JSON with 415', async () => {
+    const app = await registerApp()
+    await expectError(
+      await call('POST', '/v1/verifications', { token: app.token, body: 'phone=1', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }),
+      415,
+      'unsupported_media_type',
+    )
+    await expectError(await call('POST', '/v1/verifications', { token: app.token, body: '{}' }), 415, 'unsupported_media_type')
+  })
+
+  it('answers unknown routes and methods with 404 in the same shape (after authentication under /v1)', async () => {
+    const app = await registerApp()
+    await expectError(await call('GET', '/nope'), 404, 'not_found')
+    await expectError(await call('PUT', '/v1/numbers/+16505550011', { token: app.token, json: {} }), 404, 'not_found')
+    await expectError(await call('GET', '/v1/verifications', { token: app.token }), 404, 'not_found')
+    await expectError(await call('GET', '/v1/verifications'), 401, 'unauthorized')
+  })
+
+  it('answers malformed and wrong Authorization headers with 401', async () => {
+    for (const header of ['', 'Bearer', 'Bearer ', 'Token abc', 'Bearer a b', 'bearer wrong']) {
+      const res = await call('GET', '/v1/numbers/+16505550011', { headers: { Authorization: header } })
+      await expectError(res, 401, 'unauthorized')
+    }
+  })
+})
+
+describe('GET /openapi.json', () => {
+  it('describes every public route', async () => {
+    const res = await call('GET', '/openapi.json')
+    expect(res.status).toBe(200)
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> }
+    expect(doc.openapi).toBe('3.1.0')
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/.well-known/whodis',
+      '/v1/admin/apps',
+      '/v1/admin/apps/{id}',
+      '/v1/admin/reassigned',
+      '/v1/numbers/{phone}',
+      '/v1/numbers/{phone}/apps/{app}',
+      '/v1/verifications',
+      '/v1/verifications/{id}/check',
+    ])
+    expect(Object.keys(doc.paths['/v1/verifications']!)).toEqual(['post'])
+  })
+})
+
+describe('GET /.well-known/whodis', () => {
+  it('publishes the origin and the C2SP verifier key of the log', async () => {
+    const res = await call('GET', '/.well-known/whodis')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({
+      origin: 'whodis.localhost/log',
+      logKey: 'whodis.localhost/log+d137ea6d+AXm1Vi6P5lT5QHixEuipi6eQH4U65pW+1+DjkQutBJZk',
+    })
+  })
+
+  it('answers 503 not_configured for a missing or malformed signing key', async () => {
+    await expectError(await call('GET', '/.well-known/whodis', { env: { LOG_SIGNING_KEY: undefined } }), 503, 'not_configured')
+    await expectError(await call('GET', '/.well-known/whodis', { env: { LOG_SIGNING_KEY: 'PRIVATE+KEY+x' } }), 503, 'not_configured')
+  })
+})
+
+describe('GET /dev/outbox', () => {
+  it('lists messages newest last, filtered by number, for the admin only', async () => {
+    const app = await registerApp()
+    const phone = freshPhone()
+    await startVerification(app.token, phone)
+    await startVerification(app.token, phone)
+    const res = await call('GET', `/dev/outbox?phone=${encodeURIComponent(phone)}`, { token: admin() })
+    const { messages } = (await res.json()) as { messages: { id: number; to: string }[] }
+    expect(messages).toHaveLength(2)
+    expect(messages[0]!.id).toBeLessThan(messages[1]!.id)
+    expect(messages.every((m) => m.to === phone)).toBe(true)
+    await expectError(await call('GET', '/dev/outbox', { token: app.token }), 401, 'unauthorized')
+    await expectError(await call('GET', '/dev/outbox?phone=abc', { token: admin() }), 400, 'invalid_phone')
+  })
+
+  it('does not exist with any other SMS provider', async () => {
+    await expectError(await call('GET', '/dev/outbox', { token: admin(), env: { SMS_PROVIDER: 'twilio' } }), 404, 'not_found')
+  })
+})
+
+describe('logs', () => {
+  let lines: string[] = []
+  beforeEach(() => {
+    lines = []
+    for (const level of ['log', 'warn', 'error', 'info', 'debug'] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' ')))
+    }
+  })
+  afterEach(() => vi.restoreAllMocks())
+
+  it('are JSON lines that never hold a raw number, a code or a token', async () => {
+    const app = await registerApp()
+    const phone = freshPhone()
+    const digits = phone.slice(2)
+    const id = await startVerification(app.token, phone)
+    const code = await latestCode(phone)
+    await call('POST', `/v1/verifications/${id}/check`, { token: app.token, json: { code: '000000' } })
+    await call('POST', `/v1/verifications/${id}/check`, { token: app.token, json: { code } })
+    await call('GET', `/v1/numbers/${phone}`, { token: app.token })
+    await call('GET', `/v1/numbers/${encodeURIComponent('+1 (650) 555-0011')}`, { token: app.token })
+    await call('DELETE', `/v1/numbers/${phone}/apps/${app.id}`, { token: app.token })
+    await verify(app.token, phone)
+    expect(lines.length).toBeGreaterThan(5)
+    for (const line of lines) {
+      expect(() => JSON.parse(line)).not.toThrow()
+      expect(line).not.toContain(digits)
+      expect(line).not.toContain('5550011')
+      expect(line).not.toContain(code)
+      expect(line).not.toContain(app.token)
+      expect(line).not.toContain(admin())
+    }
+    expect(lines.some((l) => JSON.parse(l).event === 'binding_recorded' && /^[0-9a-f]{16}$/.test(JSON.parse(l).phoneTag))).toBe(true)
+  })
+})
