@@ -9,6 +9,7 @@ import { createLogger } from './log.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
 import { admin } from './routes/admin.ts'
 import { dev } from './routes/dev.ts'
+import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
 import { verifications } from './routes/verifications.ts'
 import { wellKnown } from './routes/well-known.ts'
@@ -23,6 +24,7 @@ export function createApp() {
   app.route('/', admin)
   app.route('/', verifications)
   app.route('/', numbers)
+  app.route('/', log)
   app.route('/', dev)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'appToken', {

@@ -43,6 +43,12 @@ export interface Env {
   SMS_PER_APP_MINUTE?: string
   SMS_PER_COUNTRY_MINUTE?: string
   LOOKUPS_PER_APP_MINUTE?: string
+  /** Milliseconds between sequencing rounds under load (a round starts at once when idle). */
+  LOG_ROUND_MS?: string
+  /** Write a snapshot once this many entries have been logged since the last one. */
+  SNAPSHOT_EVERY_ENTRIES?: string
+  /** How many snapshots to keep in R2. */
+  SNAPSHOTS_KEPT?: string
 }
 
 /** A registered app, as authenticated from its bearer token. */
@@ -59,15 +65,13 @@ export interface AppEnv {
 
 /** Limits and lifetimes, from `vars` with the defaults below. */
 export interface Limits {
-  bindingTtlMs: number
+  bindingTtlDays: number
   smsPerNumberHour: number
   smsPerNumberDay: number
   smsPerAppMinute: number
   smsPerCountryMinute: number
   lookupsPerAppMinute: number
 }
-
-const DAY_MS = 86_400_000
 
 function positiveInt(env: Env, name: keyof Env, fallback: number): number {
   const raw = env[name]
@@ -82,7 +86,7 @@ function positiveInt(env: Env, name: keyof Env, fallback: number): number {
 /** Reads the limits from `env`; a malformed var is an operator error (`503 not_configured`). */
 export function readLimits(env: Env): Limits {
   return {
-    bindingTtlMs: positiveInt(env, 'BINDING_TTL_DAYS', 365) * DAY_MS,
+    bindingTtlDays: positiveInt(env, 'BINDING_TTL_DAYS', 365),
     smsPerNumberHour: positiveInt(env, 'SMS_PER_NUMBER_HOUR', 5),
     smsPerNumberDay: positiveInt(env, 'SMS_PER_NUMBER_DAY', 10),
     smsPerAppMinute: positiveInt(env, 'SMS_PER_APP_MINUTE', 600),
@@ -96,4 +100,24 @@ export function requireSecret(env: Env, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'L
   const value = env[name]
   if (!value) throw new ApiError(503, 'not_configured', `${name} is not set (wrangler secret put ${name})`)
   return value
+}
+
+/** How the Sequencer paces rounds and snapshots. */
+export interface LogConfig {
+  origin: string
+  roundMs: number
+  snapshotEveryEntries: number
+  snapshotsKept: number
+}
+
+/** Reads the log settings; a missing LOG_ORIGIN or malformed var is `503 not_configured`. */
+export function readLogConfig(env: Env): LogConfig {
+  const origin = env.LOG_ORIGIN
+  if (!origin) throw new ApiError(503, 'not_configured', 'LOG_ORIGIN is not set')
+  return {
+    origin,
+    roundMs: positiveInt(env, 'LOG_ROUND_MS', 1000),
+    snapshotEveryEntries: positiveInt(env, 'SNAPSHOT_EVERY_ENTRIES', 10_000),
+    snapshotsKept: positiveInt(env, 'SNAPSHOTS_KEPT', 3),
+  }
 }

@@ -47,6 +47,15 @@ const CODES_BY_STATUS: Record<number, string> = {
   429: 'rate_limited',
 }
 
+// Durable Object RPC passes an error's message across, not its class or fields, so errors that
+// must reach the caller from inside an object say what they are in a message prefix.
+const RPC_ERROR = /^(log_unavailable|not_configured): (.+)$/s
+
+/** An error to throw inside a Durable Object that the Worker turns back into this ApiError. */
+export function rpcError(code: 'log_unavailable' | 'not_configured', message: string): Error {
+  return new Error(`${code}: ${message}`)
+}
+
 /** Maps any thrown value to an {@link ApiError}; unknown errors become `500 internal_error`. */
 export function toApiError(err: unknown): { apiError: ApiError; unexpected: boolean } {
   if (err instanceof ApiError) return { apiError: err, unexpected: false }
@@ -59,6 +68,11 @@ export function toApiError(err: unknown): { apiError: ApiError; unexpected: bool
       apiError: new ApiError(status, CODES_BY_STATUS[status] ?? 'http_error', err.message || 'request failed'),
       unexpected: status >= 500,
     }
+  }
+  const rpc = err instanceof Error ? RPC_ERROR.exec(err.message) : null
+  if (rpc) {
+    const retryAfter = rpc[1] === 'log_unavailable' ? 5 : undefined
+    return { apiError: new ApiError(503, rpc[1]!, rpc[2]!, {}, retryAfter), unexpected: rpc[1] === 'not_configured' }
   }
   return { apiError: new ApiError(500, 'internal_error', 'internal error'), unexpected: true }
 }

@@ -16,10 +16,15 @@ const app = createApp()
 
 export default {
   fetch: app.fetch,
-  /** Hourly: expired bindings are removed through the Sequencer, each as a logged change. */
+  /**
+   * Hourly: expired bindings are removed through the Sequencer, each as a logged change; then a
+   * snapshot is written if the log has grown since the last one.
+   */
   async scheduled(controller, env) {
     const log = createLogger({ cron: controller.cron })
     const { expired } = await sequencer(env).expire(controller.scheduledTime)
     log.info('bindings_expired', { expired })
+    const snapshot = await sequencer(env).snapshot()
+    if (snapshot) log.info('snapshot_written', { ...snapshot })
   },
 } satisfies ExportedHandler<Env>

@@ -3,24 +3,17 @@
  * @module
  */
 import { ApiError } from './errors.ts'
-import { signerFromSeed, type Ed25519Signer } from './protocol/ed25519.ts'
-import { formatVerifierKey, parseSignerKey, type NoteSignerKey } from './protocol/note-keys.ts'
+import { noteSignerFromKey, verifierKeyOf, type NoteSigner } from './protocol/note.ts'
 
-const cache = new Map<string, Promise<{ key: NoteSignerKey; signer: Ed25519Signer }>>()
+const cache = new Map<string, Promise<NoteSigner>>()
 
-/** The parsed signer for LOG_SIGNING_KEY; `503 not_configured` when it is malformed. */
-export function logSigner(signerKey: string): Promise<{ key: NoteSignerKey; signer: Ed25519Signer }> {
+/** The note signer for LOG_SIGNING_KEY; `503 not_configured` when it is malformed. */
+export function logSigner(signerKey: string): Promise<NoteSigner> {
   let hit = cache.get(signerKey)
   if (!hit) {
-    hit = (async () => {
-      let key: NoteSignerKey
-      try {
-        key = parseSignerKey(signerKey)
-      } catch (err) {
-        throw new ApiError(503, 'not_configured', `LOG_SIGNING_KEY: ${(err as Error).message}`)
-      }
-      return { key, signer: await signerFromSeed(key.seed) }
-    })()
+    hit = noteSignerFromKey(signerKey).catch((err: unknown) => {
+      throw new ApiError(503, 'not_configured', `LOG_SIGNING_KEY: ${(err as Error).message}`)
+    })
     hit.catch(() => cache.delete(signerKey))
     cache.set(signerKey, hit)
   }
@@ -29,6 +22,5 @@ export function logSigner(signerKey: string): Promise<{ key: NoteSignerKey; sign
 
 /** The C2SP verifier key string of LOG_SIGNING_KEY. */
 export async function logVerifierKey(signerKey: string): Promise<string> {
-  const { key, signer } = await logSigner(signerKey)
-  return formatVerifierKey(key.name, signer.publicKey)
+  return verifierKeyOf(await logSigner(signerKey))
 }

@@ -10,6 +10,8 @@ export interface ProjectedBinding {
   app: string
   verifiedAt: number
   expiresAt: number
+  /** Log index of the entry that added or last renewed it. */
+  index: number
 }
 
 /** The projection value for one number. */

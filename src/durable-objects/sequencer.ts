@@ -1,24 +1,40 @@
 /**
- * The Sequencer: the one writer of directory state. It owns the app registry, the bindings and
- * the ordered change list (every change gets the next index, starting at 0; the transparency
- * log is built from this list), and it keeps the KV projection in step.
+ * The Sequencer: the one writer of directory state and of the transparency log. It owns the
+ * app registry, the bindings and the ordered entry list (every change is one log entry with the
+ * next index, from 0), sequences entries into the Merkle tree in rounds, signs checkpoints,
+ * issues credentials and receipts, writes snapshots, and keeps the KV projection in step.
  *
- * Each state change runs in one synchronous SQLite transaction that also marks the touched
- * number as "projection pending". KV writes happen after the commit; a pending mark is cleared
- * only once the projection written reflects the change, and the alarm re-drives any left over.
- * So a crash or a KV failure can delay the projection, never lose or corrupt a change.
+ * Each state change runs in one synchronous SQLite transaction that appends its entries and
+ * marks the touched number as "projection pending"; the caller then waits for its entries to be
+ * sequenced. A round (see {@link Sequencer.round}) writes tiles and bundles to R2, commits the
+ * new tree size and its stored hashes in one transaction (the authority), then signs. Entries
+ * are never changed once appended, and a round refuses to commit unless the tree is still the
+ * size it started from, so no two signed checkpoints can disagree, across crashes or restarts.
  * @module
  */
 import { DurableObject } from 'cloudflare:workers'
 import { putNumber, tokenKey, type ProjectedBinding } from '../adapters/directory-kv.ts'
-import type { Env } from '../env.ts'
+import { CHECKPOINT_KEY, putAll } from '../adapters/log-bucket.ts'
+import { readLogConfig, type Env, type LogConfig } from '../env.ts'
+import { ApiError, rpcError } from '../errors.ts'
 import { createLogger } from '../log.ts'
+import { logSigner } from '../log-key.ts'
+import { fromBase64, toBase64 } from '../protocol/bytes.ts'
+import { signCheckpoint } from '../protocol/checkpoint.ts'
+import { signCredential } from '../protocol/credential.ts'
+import type { NoteSigner } from '../protocol/note.ts'
+import { encodeEntry, subjectOf, type LogEntry, type RemoveReason } from '../protocol/entry.ts'
+import { leafHash, proveRecord, RightEdge, storedHashCount } from '../protocol/merkle.ts'
+import { encodeBundle, entriesPath, newTiles, readTileData, tilePath, tileWidthAt, TILE_WIDTH, type TilePathInfo } from '../protocol/tiles.ts'
+import { formatTlogProof } from '../protocol/tlog-proof.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { snapshotSizes, writeSnapshot, type SnapshotResult } from './snapshot-writer.ts'
 import { migrate } from './sql.ts'
+import { TREE_SCHEMA, TreeStore } from './tree-store.ts'
 
-/** What a change did to a (number, app) binding. */
-export type ChangeOp = 'add' | 'renew' | 'remove' | 'expire'
-/** Why a binding was removed. */
-export type RemoveReason = 'app' | 'holder' | 'reassigned' | 'app_revoked'
+export type { RemoveReason }
+/** What a change did. */
+export type ChangeOp = 'add' | 'renew' | 'remove' | 'expire' | 'app-register' | 'app-revoke'
 
 /** A binding as the Sequencer stores it (epoch ms, whole seconds). */
 export interface Binding {
@@ -27,50 +43,67 @@ export interface Binding {
   verifiedAt: number
   expiresAt: number
   publicKey: string | null
+  /** Log index of the entry that added or last renewed it. */
+  index: number
 }
 
-/** One entry of the ordered change list. */
+/** One log entry, described. `phone` is null for app entries. */
 export interface Change {
   index: number
   op: ChangeOp
-  phone: string
+  phone: string | null
   app: string
   at: number
-  expiresAt: number | null
-  publicKey: string | null
   reason: RemoveReason | null
+}
+
+/** A log entry with its receipt: the C2SP tlog-proof of its inclusion in the current checkpoint. */
+export interface EntryReceipt {
+  index: number
+  /** The entry bytes, base64. */
+  entry: string
+  receipt: string
 }
 
 export type CreateAppResult = { ok: true; num: number } | { ok: false; code: 'app_exists' }
 export type BindResult =
-  | { ok: true; binding: Binding; index: number; op: 'add' | 'renew' }
+  | { ok: true; binding: Binding; index: number; op: 'add' | 'renew'; credential: string; receipt: string }
   | { ok: false; code: 'app_revoked' }
 
+const DAY_MS = 86_400_000
 const VERIFICATION_RETAIN_MS = 24 * 3_600_000
 const PROJECTION_BATCH = 200
 const PROJECTION_PARALLEL = 20
 const RETRY_MS = 5_000
+/** Most entries one round sequences (16 bundles). */
+const MAX_ROUND_ENTRIES = 4096
 
-type BindingRow = { phone: string; app: string; verified_at: number; expires_at: number; public_key: string | null }
-type ChangeRow = {
-  idx: number
-  op: ChangeOp
+type BindingRow = {
   phone: string
   app: string
-  at: number
-  expires_at: number | null
+  verified_at: number
+  expires_at: number
   public_key: string | null
-  reason: RemoveReason | null
+  idx: number
 }
+type EntryRow = { idx: number; op: ChangeOp; phone: string | null; app: string; at: number; reason: RemoveReason | null }
 
 /** Truncates to whole seconds: log entries carry second-resolution times, and state must match them. */
 export const toSeconds = (ms: number) => ms - (ms % 1000)
 
 export class Sequencer extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql
+  private readonly tree = new TreeStore(this.ctx.storage.sql)
   private readonly log = createLogger({ component: 'sequencer' })
   private flushing: Promise<void> | null = null
   private flushAgain = false
+  // Round pacing: one round at a time, about `roundMs` apart under load, at once when idle.
+  private rounding = false
+  private roundTimer: ReturnType<typeof setTimeout> | null = null
+  private lastRoundStart = 0
+  private waiters: { index: number; resolve: () => void; reject: (err: unknown) => void }[] = []
+  private edge: RightEdge | null = null
+  private snapshotting: Promise<void> | null = null
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -78,70 +111,87 @@ export class Sequencer extends DurableObject<Env> {
       `CREATE TABLE apps (id TEXT PRIMARY KEY, num INTEGER NOT NULL UNIQUE, name TEXT NOT NULL,
         token_hash TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER)`,
       `CREATE TABLE bindings (phone TEXT NOT NULL, app TEXT NOT NULL, verified_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL, public_key TEXT, PRIMARY KEY (phone, app))`,
+        expires_at INTEGER NOT NULL, public_key TEXT, idx INTEGER NOT NULL, PRIMARY KEY (phone, app))`,
       'CREATE INDEX bindings_by_expiry ON bindings (expires_at)',
       'CREATE INDEX bindings_by_app ON bindings (app)',
-      `CREATE TABLE changes (idx INTEGER PRIMARY KEY, op TEXT NOT NULL, phone TEXT NOT NULL, app TEXT NOT NULL,
-        at INTEGER NOT NULL, expires_at INTEGER, public_key TEXT, reason TEXT)`,
+      `CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, op TEXT NOT NULL, phone TEXT,
+        app TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT)`,
       'CREATE TABLE verifications (id TEXT PRIMARY KEY, idx INTEGER NOT NULL, at INTEGER NOT NULL)',
       'CREATE TABLE projection_pending (phone TEXT PRIMARY KEY, idx INTEGER NOT NULL)',
+      ...TREE_SCHEMA,
+      'CREATE TABLE snapshots (size INTEGER PRIMARY KEY, records INTEGER NOT NULL, bytes INTEGER NOT NULL, at INTEGER NOT NULL)',
     ])
+    // Entries appended before a restart and not yet sequenced: sequence them now.
+    if (this.entryCount() > this.tree.checkpoint().size) this.kick()
   }
 
   // ---- apps -------------------------------------------------------------------------------
 
-  /** Registers an app; ids are never reused, not even after revocation. */
+  /**
+   * Registers an app (logged as an app-register entry); ids are never reused, not even after
+   * revocation. The token goes to KV first: entries are never undone, so nothing may fail after.
+   */
   async createApp(id: string, name: string, tokenHash: string, now: number): Promise<CreateAppResult> {
-    if (this.sql.exec('SELECT 1 FROM apps WHERE id = ?', id).toArray().length > 0) return { ok: false, code: 'app_exists' }
-    const num = this.sql.exec<{ n: number }>('SELECT COALESCE(MAX(num), 0) + 1 AS n FROM apps').one().n
-    this.sql.exec(
-      'INSERT INTO apps (id, num, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
-      id,
-      num,
-      name,
-      tokenHash,
-      now,
-    )
-    try {
-      await this.env.DIRECTORY.put(tokenKey(tokenHash), JSON.stringify({ id, name }))
-    } catch (err) {
-      // Without its token in KV the app could not authenticate: undo, so the caller can retry.
-      this.sql.exec('DELETE FROM apps WHERE id = ?', id)
-      throw err
+    if (this.appRow(id)) return { ok: false, code: 'app_exists' }
+    await this.env.DIRECTORY.put(tokenKey(tokenHash), JSON.stringify({ id, name }))
+    const result = this.ctx.storage.transactionSync((): CreateAppResult & { index?: number } => {
+      if (this.appRow(id)) return { ok: false, code: 'app_exists' }
+      const num = this.sql.exec<{ n: number }>('SELECT COALESCE(MAX(num), 0) + 1 AS n FROM apps').one().n
+      if (num > 0xffff) throw new Error('this log can register at most 65535 apps')
+      this.sql.exec(
+        'INSERT INTO apps (id, num, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+        id,
+        num,
+        name,
+        tokenHash,
+        now,
+      )
+      const at = toSeconds(now)
+      const index = this.append({ kind: 'app-register', app: num, time: at / 1000, id }, { op: 'app-register', phone: null, app: id, at, reason: null })
+      return { ok: true, num, index }
+    })
+    if (!result.ok) {
+      // Lost a race for the id: the token written above belongs to no one.
+      await this.env.DIRECTORY.delete(tokenKey(tokenHash))
+      return result
     }
-    return { ok: true, num }
+    await this.sequenced(result.index!)
+    return { ok: true, num: result.num }
   }
 
-  /** Revokes an app and removes every binding it holds (each removal is a logged change). */
+  /** Revokes an app: removes every binding it holds, then logs the revocation. */
   async revokeApp(id: string, now: number): Promise<{ ok: boolean; removed: number }> {
-    const app = this.sql
-      .exec<{ token_hash: string; revoked_at: number | null }>('SELECT token_hash, revoked_at FROM apps WHERE id = ?', id)
-      .toArray()[0]
+    const app = this.appRow(id)
     if (!app) return { ok: false, removed: 0 }
     const at = toSeconds(now)
-    const removed = this.ctx.storage.transactionSync(() => {
-      this.sql.exec('UPDATE apps SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?', now, id)
-      const rows = this.sql.exec<BindingRow>('SELECT * FROM bindings WHERE app = ?', id).toArray()
-      for (const row of rows) this.removeBinding(row.phone, id, 'remove', 'app_revoked', at)
-      return rows.length
+    const { removed, last } = this.ctx.storage.transactionSync(() => {
+      const rows = this.sql.exec<BindingRow>('SELECT * FROM bindings WHERE app = ? ORDER BY phone', id).toArray()
+      let last = -1
+      for (const row of rows) last = this.removeBinding(row.phone, id, app.num, 'remove', 'app_revoked', at)
+      if (app.revoked_at === null) {
+        this.sql.exec('UPDATE apps SET revoked_at = ? WHERE id = ?', now, id)
+        last = this.append({ kind: 'app-revoke', app: app.num, time: at / 1000 }, { op: 'app-revoke', phone: null, app: id, at, reason: null })
+      }
+      return { removed: rows.length, last }
     })
     // Revocation reaches other locations within KV's propagation window (about 60 s); writes
     // are refused at once because bind() re-checks the registry here.
     await this.env.DIRECTORY.delete(tokenKey(app.token_hash))
-    await this.flush()
+    if (last >= 0) await this.sequencedAndProjected(last)
     return { ok: true, removed }
   }
 
   /** True when `id` is registered and not revoked. */
   appActive(id: string): boolean {
-    return this.sql.exec('SELECT 1 FROM apps WHERE id = ? AND revoked_at IS NULL', id).toArray().length > 0
+    return this.appRow(id)?.revoked_at === null
   }
 
   // ---- bindings ---------------------------------------------------------------------------
 
   /**
-   * Records (or renews) the binding a successful verification proves. Idempotent per
-   * verification id: a retried check returns the change it already made.
+   * Records (or renews) the binding a successful verification proves, and answers once its
+   * entry is sequenced, with a credential and a receipt. Idempotent per verification id: a
+   * retried check returns the change it already made.
    */
   async bind(req: {
     phone: string
@@ -149,48 +199,48 @@ export class Sequencer extends DurableObject<Env> {
     publicKey: string | null
     verificationId: string
     now: number
-    ttlMs: number
+    ttlDays: number
   }): Promise<BindResult> {
-    const result = this.ctx.storage.transactionSync((): BindResult => {
+    const made = this.ctx.storage.transactionSync((): { index: number } | { ok: false; code: 'app_revoked' } => {
       const done = this.sql.exec<{ idx: number }>('SELECT idx FROM verifications WHERE id = ?', req.verificationId).toArray()[0]
-      if (done) return this.replayBind(done.idx)
-      if (!this.appActive(req.app)) return { ok: false, code: 'app_revoked' }
+      if (done) return { index: done.idx }
+      const app = this.appRow(req.app)
+      if (!app || app.revoked_at !== null) return { ok: false, code: 'app_revoked' }
       const at = toSeconds(req.now)
-      const binding: Binding = {
-        phone: req.phone,
-        app: req.app,
-        verifiedAt: at,
-        expiresAt: at + req.ttlMs,
-        publicKey: req.publicKey,
-      }
+      const expiresAt = at + req.ttlDays * DAY_MS
       const exists = this.sql.exec('SELECT 1 FROM bindings WHERE phone = ? AND app = ?', req.phone, req.app).toArray().length > 0
-      const op = exists ? 'renew' : 'add'
+      const kind = exists ? 'renew' : 'add'
+      const entry: LogEntry = { kind, subject: subjectOf(req.phone), app: app.num, time: at / 1000, ttlDays: req.ttlDays }
+      if (req.publicKey) entry.keyFingerprint = sha256(fromBase64(req.publicKey))
+      const index = this.append(entry, { op: kind, phone: req.phone, app: req.app, at, reason: null })
       this.sql.exec(
-        `INSERT INTO bindings (phone, app, verified_at, expires_at, public_key) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO bindings (phone, app, verified_at, expires_at, public_key, idx) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (phone, app) DO UPDATE SET verified_at = excluded.verified_at,
-           expires_at = excluded.expires_at, public_key = excluded.public_key`,
-        binding.phone,
-        binding.app,
-        binding.verifiedAt,
-        binding.expiresAt,
-        binding.publicKey,
+           expires_at = excluded.expires_at, public_key = excluded.public_key, idx = excluded.idx`,
+        req.phone,
+        req.app,
+        at,
+        expiresAt,
+        req.publicKey,
+        index,
       )
-      const index = this.append({ op, phone: req.phone, app: req.app, at, expiresAt: binding.expiresAt, publicKey: req.publicKey, reason: null })
       this.sql.exec('INSERT INTO verifications (id, idx, at) VALUES (?, ?, ?)', req.verificationId, index, req.now)
-      return { ok: true, binding, index, op }
+      return { index }
     })
-    if (result.ok) await this.flush()
-    return result
+    if ('ok' in made) return made
+    await this.sequencedAndProjected(made.index)
+    return this.bindResult(made.index)
   }
 
   /** Removes one binding on behalf of its app (or its holder); null when there was none. */
   async unbind(phone: string, app: string, reason: 'app' | 'holder', now: number): Promise<{ index: number } | null> {
     const index = this.ctx.storage.transactionSync(() => {
+      const num = this.appRow(app)?.num
       const exists = this.sql.exec('SELECT 1 FROM bindings WHERE phone = ? AND app = ?', phone, app).toArray().length > 0
-      return exists ? this.removeBinding(phone, app, 'remove', reason, toSeconds(now)) : null
+      return exists && num !== undefined ? this.removeBinding(phone, app, num, 'remove', reason, toSeconds(now)) : null
     })
     if (index === null) return null
-    await this.flush()
+    await this.sequencedAndProjected(index)
     return { index }
   }
 
@@ -200,37 +250,43 @@ export class Sequencer extends DurableObject<Env> {
    */
   async reassign(reports: { phone: string; disconnectedAt: number }[], now: number): Promise<{ removed: number }> {
     const at = toSeconds(now)
-    const removed = this.ctx.storage.transactionSync(() => {
-      let n = 0
+    const { removed, last } = this.ctx.storage.transactionSync(() => {
+      let removed = 0
+      let last = -1
       for (const { phone, disconnectedAt } of reports) {
         const rows = this.sql
           .exec<BindingRow>('SELECT * FROM bindings WHERE phone = ? AND verified_at < ? ORDER BY app', phone, disconnectedAt)
           .toArray()
-        for (const row of rows) this.removeBinding(phone, row.app, 'remove', 'reassigned', at)
-        n += rows.length
+        for (const row of rows) last = this.removeBinding(phone, row.app, this.appRow(row.app)!.num, 'remove', 'reassigned', at)
+        removed += rows.length
       }
-      return n
+      return { removed, last }
     })
-    if (removed > 0) await this.flush()
+    if (last >= 0) await this.sequencedAndProjected(last)
     return { removed }
   }
 
   /** Removes every binding whose expiry is at or before `now`, in batches; returns how many. */
   async expire(now: number): Promise<{ expired: number }> {
     let expired = 0
+    let last = -1
     for (;;) {
       const batch = this.ctx.storage.transactionSync(() => {
         const rows = this.sql
-          .exec<BindingRow>('SELECT * FROM bindings WHERE expires_at <= ? ORDER BY expires_at, phone, app LIMIT 500', now)
+          .exec<BindingRow & { num: number }>(
+            `SELECT b.*, a.num FROM bindings b JOIN apps a ON a.id = b.app
+             WHERE b.expires_at <= ? ORDER BY b.expires_at, b.phone, b.app LIMIT 500`,
+            now,
+          )
           .toArray()
-        for (const row of rows) this.removeBinding(row.phone, row.app, 'expire', null, toSeconds(now))
+        for (const row of rows) last = this.removeBinding(row.phone, row.app, row.num, 'expire', null, toSeconds(now))
         return rows.length
       })
       expired += batch
       if (batch < 500) break
     }
     this.sql.exec('DELETE FROM verifications WHERE at < ?', now - VERIFICATION_RETAIN_MS)
-    if (expired > 0) await this.flush()
+    if (last >= 0) await this.sequencedAndProjected(last)
     return { expired }
   }
 
@@ -239,21 +295,12 @@ export class Sequencer extends DurableObject<Env> {
     return this.sql.exec<BindingRow>('SELECT * FROM bindings WHERE phone = ? ORDER BY app', phone).toArray().map(fromRow)
   }
 
-  /** Changes with index ≥ `from`, in order, at most `limit`. */
+  /** Entries with index ≥ `from`, described, in order, at most `limit`. */
   changesSince(from: number, limit = 1000): Change[] {
     return this.sql
-      .exec<ChangeRow>('SELECT * FROM changes WHERE idx >= ? ORDER BY idx LIMIT ?', from, limit)
+      .exec<EntryRow>('SELECT idx, op, phone, app, at, reason FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?', from, limit)
       .toArray()
-      .map((r) => ({
-        index: r.idx,
-        op: r.op,
-        phone: r.phone,
-        app: r.app,
-        at: r.at,
-        expiresAt: r.expires_at,
-        publicKey: r.public_key,
-        reason: r.reason,
-      }))
+      .map((r) => ({ index: r.idx, op: r.op, phone: r.phone, app: r.app, at: r.at, reason: r.reason }))
   }
 
   /** Numbers whose KV projection is not yet written (0 in a healthy directory). */
@@ -261,53 +308,304 @@ export class Sequencer extends DurableObject<Env> {
     return this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM projection_pending').one().n
   }
 
+  // ---- log reads --------------------------------------------------------------------------
+
+  /** The latest signed checkpoint (signing the committed one if a crash left it unsigned). */
+  async checkpointNote(): Promise<string> {
+    const cp = this.tree.checkpoint()
+    return cp.note ?? this.signCommitted(cp.size, cp.root)
+  }
+
+  /** Receipts for entries by index, against the latest checkpoint; indexes not yet sequenced are left out. */
+  async receipts(indexes: number[]): Promise<EntryReceipt[]> {
+    const note = await this.checkpointNote()
+    const size = this.tree.checkpoint().size
+    const read = this.tree.reader()
+    const out: EntryReceipt[] = []
+    for (const index of indexes) {
+      if (!Number.isSafeInteger(index) || index < 0 || index >= size) continue
+      const entry = this.entryBytes(index, index + 1)[0]!
+      const receipt = formatTlogProof({ index, hashes: proveRecord(size, index, read), checkpoint: note })
+      out.push({ index, entry: toBase64(entry), receipt })
+    }
+    return out
+  }
+
+  /**
+   * The bytes of a hash tile or entry bundle inside the committed tree, regenerated from
+   * storage (R2 is a cache: this answers when an object is missing there); null outside it.
+   */
+  tileData(tile: TilePathInfo): Uint8Array | null {
+    const size = this.tree.checkpoint().size
+    if (tile.kind === 'entries') {
+      const from = tile.index * TILE_WIDTH
+      if (from + tile.width > size) return null
+      return encodeBundle(this.entryBytes(from, from + tile.width))
+    }
+    if (tile.width > tileWidthAt(tile.level, tile.index, size)) return null
+    return readTileData(tile, this.tree.reader())
+  }
+
+  /** Writes a snapshot of the state as of now (once it is sequenced); null if one exists at that size. */
+  async snapshot(): Promise<SnapshotResult> {
+    while (this.snapshotting) await this.snapshotting.catch(() => {})
+    const run = (async () =>
+      writeSnapshot({
+        sql: this.sql,
+        tree: this.tree,
+        bucket: this.env.LOG,
+        signer: await this.signer(),
+        config: this.config(),
+        sequenced: (index) => this.sequenced(index),
+      }))()
+    this.snapshotting = run.then(() => {})
+    try {
+      return await run
+    } finally {
+      this.snapshotting = null
+    }
+  }
+
+  /** The snapshot sizes kept, newest first. */
+  snapshotSizes(): number[] {
+    return snapshotSizes(this.sql)
+  }
+
   override async alarm(): Promise<void> {
+    if (this.entryCount() > this.tree.checkpoint().size) await this.sequenced(this.entryCount() - 1)
     await this.flush()
+  }
+
+  // ---- sequencing -------------------------------------------------------------------------
+
+  /** Resolves once entry `index` is in a committed, signed checkpoint; starts a round if needed. */
+  private sequenced(index: number): Promise<void> {
+    if (index < 0 || this.tree.checkpoint().size > index) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ index, resolve, reject })
+      this.kick()
+    })
+  }
+
+  private async sequencedAndProjected(index: number): Promise<void> {
+    await this.sequenced(index)
+    await this.flush()
+  }
+
+  // Schedules a round: at once when the last one started at least roundMs ago, else when it has.
+  private kick(): void {
+    if (this.rounding || this.roundTimer) return
+    const roundMs = this.config().roundMs
+    const delay = Math.max(0, this.lastRoundStart + roundMs - Date.now())
+    this.roundTimer = setTimeout(() => {
+      this.roundTimer = null
+      void this.runRound()
+    }, delay)
+  }
+
+  private async runRound(): Promise<void> {
+    this.rounding = true
+    this.lastRoundStart = Date.now()
+    try {
+      await this.round()
+      const size = this.tree.checkpoint().size
+      const done = this.waiters.filter((w) => w.index < size)
+      this.waiters = this.waiters.filter((w) => w.index >= size)
+      for (const w of done) w.resolve()
+      this.maybeSnapshot(size)
+    } catch (err) {
+      this.log.error('sequencing_failed', { error: String(err), retryInMs: RETRY_MS })
+      const failed = this.waiters
+      this.waiters = []
+      const error = rpcError('log_unavailable', 'the change is recorded but not yet in the published log; retry shortly')
+      for (const w of failed) w.reject(error)
+      this.edge = null
+      await this.ctx.storage.setAlarm(Date.now() + RETRY_MS).catch(() => {})
+    } finally {
+      this.rounding = false
+      if (this.waiters.length > 0 || this.entryCount() > this.tree.checkpoint().size) this.kick()
+    }
+  }
+
+  /**
+   * One round: takes the unsequenced entries (at most MAX_ROUND_ENTRIES), writes the tiles and
+   * bundles they change to R2 (immutable keys, so a retried round rewrites identical bytes),
+   * commits the new size, root and stored hashes, then signs and publishes the checkpoint.
+   * A crash before the commit leaves the old checkpoint in force; the next round redoes the work.
+   */
+  private async round(): Promise<void> {
+    const start = this.tree.checkpoint()
+    const rows = this.sql
+      .exec<{ idx: number; entry: ArrayBuffer }>('SELECT idx, entry FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?', start.size, MAX_ROUND_ENTRIES)
+      .toArray()
+    if (rows.length === 0) {
+      if (!start.note && start.size > 0) await this.signCommitted(start.size, start.root)
+      return
+    }
+    const edge = this.currentEdge().clone()
+    const hashes: Uint8Array[] = []
+    for (const row of rows) {
+      if (row.idx !== edge.size) throw new Error(`entry ${edge.size} is missing`)
+      hashes.push(...edge.append(leafHash(new Uint8Array(row.entry))))
+    }
+    const size = edge.size
+    const base = storedHashCount(start.size)
+    const read = this.tree.reader({ base, hashes })
+    const objects: { key: string; data: Uint8Array }[] = newTiles(start.size, size).map((t) => ({
+      key: tilePath(t.level, t.index, t.width),
+      data: readTileData(t, read),
+    }))
+    for (let b = Math.floor(start.size / TILE_WIDTH); b * TILE_WIDTH < size; b++) {
+      const from = b * TILE_WIDTH
+      const to = Math.min(from + TILE_WIDTH, size)
+      objects.push({ key: entriesPath(b, to - from), data: encodeBundle(this.entryBytes(from, to)) })
+    }
+    await putAll(this.env.LOG, objects)
+    const root = edge.root()
+    this.ctx.storage.transactionSync(() => this.tree.commit(start.size, size, root, base, hashes, Date.now()))
+    this.edge = edge
+    await this.signCommitted(size, root)
+    this.log.info('round', { from: start.size, to: size, objects: objects.length })
+  }
+
+  // Signs the committed checkpoint (Ed25519 is deterministic: re-signing yields the same note),
+  // stores the note, then publishes it to R2. A failed R2 write is not fatal: R2 is a cache and
+  // /log/checkpoint falls back to this object.
+  private async signCommitted(size: number, root: Uint8Array): Promise<string> {
+    const signer = await this.signer()
+    const note = await signCheckpoint({ origin: this.config().origin, size, rootHash: root, extensions: [] }, signer)
+    this.tree.setNote(size, note)
+    try {
+      await this.env.LOG.put(CHECKPOINT_KEY, note)
+    } catch (err) {
+      this.log.warn('checkpoint_publish_failed', { size, error: String(err) })
+    }
+    return note
+  }
+
+  private maybeSnapshot(size: number): void {
+    if (this.snapshotting) return
+    const last = this.sql.exec<{ size: number | null }>('SELECT MAX(size) AS size FROM snapshots').one().size ?? 0
+    if (size - last < this.config().snapshotEveryEntries) return
+    this.ctx.waitUntil(this.snapshot().catch((err) => this.log.error('snapshot_failed', { error: String(err) })))
+  }
+
+  private currentEdge(): RightEdge {
+    const size = this.tree.checkpoint().size
+    if (!this.edge || this.edge.size !== size) this.edge = RightEdge.fromStoredHashes(size, this.tree.reader())
+    return this.edge
+  }
+
+  // Configuration errors must cross RPC to the Worker as `503 not_configured`.
+  private config(): LogConfig {
+    try {
+      return readLogConfig(this.env)
+    } catch (err) {
+      throw err instanceof ApiError ? rpcError('not_configured', err.message) : err
+    }
+  }
+
+  private async signer(): Promise<NoteSigner> {
+    const key = this.env.LOG_SIGNING_KEY
+    if (!key) throw rpcError('not_configured', 'LOG_SIGNING_KEY is not set (wrangler secret put LOG_SIGNING_KEY)')
+    try {
+      return await logSigner(key)
+    } catch (err) {
+      throw err instanceof ApiError ? rpcError('not_configured', err.message) : err
+    }
   }
 
   // ---- internals --------------------------------------------------------------------------
 
-  private replayBind(index: number): BindResult {
-    const c = this.sql.exec<ChangeRow>('SELECT * FROM changes WHERE idx = ?', index).one()
-    return {
-      ok: true,
+  private appRow(id: string) {
+    return this.sql
+      .exec<{ num: number; token_hash: string; revoked_at: number | null }>('SELECT num, token_hash, revoked_at FROM apps WHERE id = ?', id)
+      .toArray()[0]
+  }
+
+  private entryCount(): number {
+    return this.sql.exec<{ n: number }>('SELECT COALESCE(MAX(idx), -1) + 1 AS n FROM entries').one().n
+  }
+
+  private entryBytes(from: number, to: number): Uint8Array[] {
+    return this.sql
+      .exec<{ entry: ArrayBuffer }>('SELECT entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx', from, to)
+      .toArray()
+      .map((r) => new Uint8Array(r.entry))
+  }
+
+  private async bindResult(index: number): Promise<BindResult> {
+    const e = this.sql.exec<EntryRow>('SELECT idx, op, phone, app, at FROM entries WHERE idx = ?', index).one()
+    const row = this.sql
+      .exec<{ public_key: string | null; expires_at: number }>(
+        `SELECT public_key, expires_at FROM bindings WHERE phone = ? AND app = ? AND idx = ?`,
+        e.phone,
+        e.app,
+        index,
+      )
+      .toArray()[0]
+    const entry = this.entryBytes(index, index + 1)[0]!
+    const ttlDays = (entry[15]! << 8) | entry[16]!
+    const binding: Binding = {
+      phone: e.phone!,
+      app: e.app,
+      verifiedAt: e.at,
+      expiresAt: row?.expires_at ?? e.at + ttlDays * DAY_MS,
+      publicKey: row ? row.public_key : null,
       index,
-      op: c.op as 'add' | 'renew',
-      binding: { phone: c.phone, app: c.app, verifiedAt: c.at, expiresAt: c.expires_at!, publicKey: c.public_key },
     }
+    const credential = await signCredential(
+      {
+        origin: this.config().origin,
+        phone: binding.phone,
+        app: binding.app,
+        ...(binding.publicKey ? { publicKey: binding.publicKey } : {}),
+        verifiedAt: binding.verifiedAt / 1000,
+        expiresAt: binding.expiresAt / 1000,
+        index,
+        entry,
+      },
+      await this.signer(),
+    )
+    const [receipt] = await this.receipts([index])
+    return { ok: true, binding, index, op: e.op as 'add' | 'renew', credential, receipt: receipt!.receipt }
   }
 
-  private removeBinding(phone: string, app: string, op: 'remove' | 'expire', reason: RemoveReason | null, at: number): number {
+  private removeBinding(phone: string, app: string, num: number, op: 'remove' | 'expire', reason: RemoveReason | null, at: number): number {
     this.sql.exec('DELETE FROM bindings WHERE phone = ? AND app = ?', phone, app)
-    return this.append({ op, phone, app, at, expiresAt: null, publicKey: null, reason })
+    const subject = subjectOf(phone)
+    const time = at / 1000
+    const entry: LogEntry = op === 'expire' ? { kind: 'expire', subject, app: num, time } : { kind: 'remove', subject, app: num, time, reason: reason! }
+    return this.append(entry, { op, phone, app, at, reason })
   }
 
-  /** Appends a change with the next index and marks its number's projection pending. Call inside a transaction. */
-  private append(c: Omit<Change, 'index'>): number {
-    const index = this.sql.exec<{ n: number }>('SELECT COALESCE(MAX(idx), -1) + 1 AS n FROM changes').one().n
+  /** Appends an entry with the next index and marks its number's projection pending. Call inside a transaction. */
+  private append(entry: LogEntry, d: Omit<EntryRow, 'idx'>): number {
+    const index = this.entryCount()
     this.sql.exec(
-      'INSERT INTO changes (idx, op, phone, app, at, expires_at, public_key, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO entries (idx, entry, op, phone, app, at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
       index,
-      c.op,
-      c.phone,
-      c.app,
-      c.at,
-      c.expiresAt,
-      c.publicKey,
-      c.reason,
+      encodeEntry(entry),
+      d.op,
+      d.phone,
+      d.app,
+      d.at,
+      d.reason,
     )
-    this.sql.exec(
-      'INSERT INTO projection_pending (phone, idx) VALUES (?, ?) ON CONFLICT (phone) DO UPDATE SET idx = excluded.idx',
-      c.phone,
-      index,
-    )
+    if (d.phone) {
+      this.sql.exec(
+        'INSERT INTO projection_pending (phone, idx) VALUES (?, ?) ON CONFLICT (phone) DO UPDATE SET idx = excluded.idx',
+        d.phone,
+        index,
+      )
+    }
     return index
   }
 
   /**
-   * Writes pending projections to KV. Runs one drain at a time (KV is last-write-wins, so two
-   * interleaved writers could leave an older state behind); a caller arriving mid-drain gets
-   * another pass, and every caller awaits the drain that covers its change.
+   * Writes pending projections of sequenced entries to KV. Runs one drain at a time (KV is
+   * last-write-wins, so two interleaved writers could leave an older state behind); a caller
+   * arriving mid-drain gets another pass, and every caller awaits the drain that covers its change.
    */
   private flush(): Promise<void> {
     this.flushAgain = true
@@ -331,8 +629,14 @@ export class Sequencer extends DurableObject<Env> {
 
   private async drainProjection(): Promise<void> {
     for (;;) {
+      // Only sequenced changes are projected: a lookup never shows a binding the log cannot prove.
+      const size = this.tree.checkpoint().size
       const pending = this.sql
-        .exec<{ phone: string; idx: number }>('SELECT phone, idx FROM projection_pending ORDER BY idx LIMIT ?', PROJECTION_BATCH)
+        .exec<{ phone: string; idx: number }>(
+          'SELECT phone, idx FROM projection_pending WHERE idx < ? ORDER BY idx LIMIT ?',
+          size,
+          PROJECTION_BATCH,
+        )
         .toArray()
       if (pending.length === 0) return
       for (let i = 0; i < pending.length; i += PROJECTION_PARALLEL) {
@@ -343,6 +647,7 @@ export class Sequencer extends DurableObject<Env> {
               app: b.app,
               verifiedAt: b.verifiedAt,
               expiresAt: b.expiresAt,
+              index: b.index,
             }))
             await putNumber(this.env.DIRECTORY, phone, apps, Date.now())
             // A change that landed while the write was in flight leaves a newer idx: keep that mark.
@@ -356,5 +661,5 @@ export class Sequencer extends DurableObject<Env> {
 }
 
 function fromRow(r: BindingRow): Binding {
-  return { phone: r.phone, app: r.app, verifiedAt: r.verified_at, expiresAt: r.expires_at, publicKey: r.public_key }
+  return { phone: r.phone, app: r.app, verifiedAt: r.verified_at, expiresAt: r.expires_at, publicKey: r.public_key, index: r.idx }
 }

@@ -36,7 +36,9 @@ export function normalizePhone(input: unknown): PhoneNumber {
       'phone must start with + and its country code, followed by digits (spaces, dots, dashes and parentheses allowed)',
     )
   }
-  const parsed = parsePhoneNumberFromString(text)
+  // TYPED admits any whitespace as a separator, but libphonenumber only skips some of it (a tab,
+  // a newline or U+202F between groups makes it see no number at all), so collapse runs first.
+  const parsed = parsePhoneNumberFromString(text.replace(/\s+/g, ' '))
   if (!parsed || !parsed.isValid()) throw new InvalidPhoneError(`${text} is not a valid phone number`)
   return { e164: parsed.number, countryCallingCode: parsed.countryCallingCode }
 }

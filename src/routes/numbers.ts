@@ -8,7 +8,7 @@ import { sequencer, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, type AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
-import { AppId, BindingEntry, errors, isoSeconds, parsePhone } from './schemas.ts'
+import { AppId, BindingEntry, errors, isoSeconds, parsePhone, ProofFields } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const numbers = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -22,12 +22,22 @@ numbers.openapi(
     path: '/v1/numbers/{phone}',
     summary: 'Which apps a number can be reached on',
     security,
-    request: { params: z.object({ phone: z.string().openapi({ example: '+16505550011' }) }) },
+    request: {
+      params: z.object({ phone: z.string().openapi({ example: '+16505550011' }) }),
+      query: z.object({
+        proof: z
+          .enum(['0', '1'])
+          .optional()
+          .openapi({ description: '1: each binding carries its log index, entry and receipt (C2SP tlog-proof)' }),
+      }),
+    },
     responses: {
       200: {
         description: 'the unexpired bindings, sorted by app',
         content: {
-          'application/json': { schema: z.object({ phone: z.string(), apps: z.array(BindingEntry) }).openapi('Lookup') },
+          'application/json': {
+            schema: z.object({ phone: z.string(), apps: z.array(BindingEntry.extend(ProofFields.partial().shape)) }).openapi('Lookup'),
+          },
         },
       },
       ...errors(400, 401, 404, 429),
@@ -39,10 +49,16 @@ numbers.openapi(
     await takeLimit(c.env, `lookup:${app.id}`, readLimits(c.env).lookupsPerAppMinute, 60_000, 'lookup quota exceeded')
     const apps = await getNumber(c.env.DIRECTORY, phone.e164, Date.now())
     if (apps.length === 0) throw new ApiError(404, 'number_not_found', 'no app is bound to this number')
+    const entries = apps.map((a) => ({ app: a.app, verifiedAt: isoSeconds(a.verifiedAt), expiresAt: isoSeconds(a.expiresAt) }))
+    if (c.req.valid('query').proof !== '1') return c.json({ phone: phone.e164, apps: entries }, 200)
+    const receipts = new Map((await sequencer(c.env).receipts(apps.map((a) => a.index))).map((r) => [r.index, r]))
     return c.json(
       {
         phone: phone.e164,
-        apps: apps.map((a) => ({ app: a.app, verifiedAt: isoSeconds(a.verifiedAt), expiresAt: isoSeconds(a.expiresAt) })),
+        apps: entries.map((e, i) => {
+          const r = receipts.get(apps[i]!.index)
+          return r ? { ...e, index: r.index, entry: r.entry, receipt: r.receipt } : e
+        }),
       },
       200,
     )

@@ -23,6 +23,13 @@ export const BindingEntry = z
   .object({ app: AppId, verifiedAt: Timestamp, expiresAt: Timestamp })
   .openapi('BindingEntry')
 
+/** What `?proof=1` adds to a binding: the entry that made it and its receipt. */
+export const ProofFields = z.object({
+  index: z.number().openapi({ description: 'log index of the entry that added or last renewed the binding' }),
+  entry: z.string().openapi({ description: 'that log entry, base64' }),
+  receipt: z.string().openapi({ description: 'C2SP tlog-proof of the entry against the latest checkpoint' }),
+})
+
 export const Binding = z
   .object({
     phone: z.string().openapi({ example: '+16505550011' }),

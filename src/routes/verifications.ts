@@ -115,7 +115,16 @@ verifications.openapi(
     responses: {
       200: {
         description: 'verified; the binding is recorded',
-        content: { 'application/json': { schema: z.object({ binding: Binding, index: z.number() }) } },
+        content: {
+          'application/json': {
+            schema: z.object({
+              binding: Binding,
+              index: z.number().openapi({ description: 'log index of the entry that recorded the binding' }),
+              credential: z.string().openapi({ description: 'signed note (whodis.credential/v1) binding number, app and key; verify offline with the log key' }),
+              receipt: z.string().openapi({ description: 'C2SP tlog-proof: the entry index, its inclusion proof and the signed checkpoint' }),
+            }),
+          },
+        },
       },
       422: {
         description: 'wrong code',
@@ -161,7 +170,7 @@ verifications.openapi(
       publicKey: result.publicKey,
       verificationId: id,
       now: Date.now(),
-      ttlMs: limits.bindingTtlMs,
+      ttlDays: limits.bindingTtlDays,
     })
     if (!bound.ok) throw new ApiError(401, 'unauthorized', 'this app has been revoked')
     c.var.log.info('binding_recorded', { phoneTag: phoneTag(secret, result.phone).slice(0, 16), op: bound.op, index: bound.index })
@@ -176,6 +185,8 @@ verifications.openapi(
           ...(b.publicKey ? { publicKey: b.publicKey } : {}),
         },
         index: bound.index,
+        credential: bound.credential,
+        receipt: bound.receipt,
       },
       200,
     )

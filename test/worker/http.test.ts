@@ -73,6 +73,12 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/.well-known/whodis',
+      '/log/checkpoint',
+      '/log/snapshot/latest',
+      '/log/snapshot/{size}/data',
+      '/log/snapshot/{size}/manifest',
+      '/log/tile/entries/{index}',
+      '/log/tile/{level}/{index}',
       '/v1/admin/apps',
       '/v1/admin/apps/{id}',
       '/v1/admin/reassigned',

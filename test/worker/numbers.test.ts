@@ -67,7 +67,7 @@ describe('GET /v1/numbers/:phone', () => {
       publicKey: null,
       verificationId: `test-${crypto.randomUUID()}`,
       now: now - 2 * 86_400_000,
-      ttlMs: 86_400_000,
+      ttlDays: 1,
     })
     expect(bound.ok).toBe(true)
     await expectError(await call('GET', `/v1/numbers/${phone}`, { token: app.token }), 404, 'number_not_found')
@@ -121,7 +121,7 @@ describe('POST /v1/admin/reassigned', () => {
       publicKey: null,
       verificationId: `test-${crypto.randomUUID()}`,
       now: Date.parse('2026-01-05T12:00:00Z'),
-      ttlMs: 365 * 86_400_000,
+      ttlDays: 365,
     })
     expect(old.ok).toBe(true)
     await verify(b.token, phone)
@@ -194,7 +194,7 @@ describe('Sequencer', () => {
       publicKey: null,
       verificationId: `t-${crypto.randomUUID()}`,
       now: 1_790_000_000_123,
-      ttlMs: 86_400_000,
+      ttlDays: 1,
     })
     expect(res.ok && res.binding.verifiedAt).toBe(1_790_000_000_000)
   })

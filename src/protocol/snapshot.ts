@@ -1,0 +1,291 @@
+/**
+ * Snapshots: the whole directory state at a tree size, for mirrors to bootstrap from.
+ *
+ * Layout (version 1, before gzip), column by column so that each column compresses well:
+ * ```
+ * "WHODIS-SNAPSHOT-1\n"
+ * varint treeSize, varint edgeCount, edgeCount × 32-byte right-edge hashes
+ * varint appCount, per app: varint num, varint flags (1 = revoked), varint idLength, id bytes
+ * varint recordCount, varint bindingCount
+ * state section      numbers:   recordCount × varint (subject − previous subject), ascending
+ *                    counts:    recordCount × varint (bindings of that number, ≥ 1)
+ *                    apps:      bindingCount × varint app num, ascending within a number
+ *                    ttl:       bindingCount × varint ttlDays
+ * provenance section index:    bindingCount × varint log index of the entry that made the binding
+ *                    verified:  bindingCount × varint (verifiedAt − minimum verifiedAt), after a varint minimum
+ *                    keys:      bindingCount × varint flag (1 = key fingerprint follows in fingerprints)
+ *                    fingerprints: 32 bytes each, in binding order
+ * ```
+ * The state section is what lookups need (number → apps); the provenance section makes times
+ * exact and lets a mirror attach receipts (`?proof=1`) to bindings it learned from a snapshot.
+ * The right edge lets a mirror append the entries after the snapshot and check the next
+ * checkpoint's root.
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js'
+import { toBase64, utf8 } from './bytes.ts'
+import { ByteReader, ByteWriter } from './varint.ts'
+
+const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
+const APP_ID = /^[a-z0-9.-]{2,64}$/
+const MAX_SUBJECT = 999_999_999_999_999
+
+/** An app as a snapshot lists it. */
+export interface SnapshotApp {
+  num: number
+  id: string
+  revoked: boolean
+}
+
+/** One binding of a number. Times are seconds since the epoch. */
+export interface SnapshotBinding {
+  app: number
+  index: number
+  verifiedAt: number
+  ttlDays: number
+  keyFingerprint?: Uint8Array
+}
+
+/** A number (its E.164 digits as an integer) and its bindings, sorted by app num. */
+export interface SnapshotRecord {
+  subject: number
+  bindings: SnapshotBinding[]
+}
+
+/** Everything a snapshot holds. Records are sorted by subject. */
+export interface SnapshotContent {
+  treeSize: number
+  rightEdge: Uint8Array[]
+  apps: SnapshotApp[]
+  records: SnapshotRecord[]
+}
+
+/** Sizes of a snapshot's parts, for reporting. */
+export interface SnapshotStats {
+  records: number
+  bindings: number
+  stateBytes: number
+  provenanceBytes: number
+}
+
+/** Encodes a snapshot (uncompressed); throws if records are unsorted or malformed. */
+export function encodeSnapshot(content: SnapshotContent): { bytes: Uint8Array; stats: SnapshotStats } {
+  const head = new ByteWriter()
+  head.bytes(MAGIC)
+  head.varint(content.treeSize)
+  head.varint(content.rightEdge.length)
+  for (const h of content.rightEdge) {
+    if (h.length !== 32) throw new Error('right-edge hashes must be 32 bytes')
+    head.bytes(h)
+  }
+  head.varint(content.apps.length)
+  for (const app of content.apps) {
+    if (!APP_ID.test(app.id)) throw new Error(`invalid app id ${app.id}`)
+    head.varint(app.num)
+    head.varint(app.revoked ? 1 : 0)
+    const id = utf8(app.id)
+    head.varint(id.length)
+    head.bytes(id)
+  }
+  const bindingCount = content.records.reduce((n, r) => n + r.bindings.length, 0)
+  head.varint(content.records.length)
+  head.varint(bindingCount)
+
+  const numbers = new ByteWriter(content.records.length * 2 + 16)
+  const counts = new ByteWriter(content.records.length + 16)
+  const apps = new ByteWriter(bindingCount + 16)
+  const ttl = new ByteWriter(bindingCount * 2 + 16)
+  const index = new ByteWriter(bindingCount * 4 + 16)
+  const verified = new ByteWriter(bindingCount * 3 + 16)
+  const keys = new ByteWriter(bindingCount + 16)
+  const fingerprints = new ByteWriter(64)
+
+  let minVerified = Infinity
+  for (const r of content.records) for (const b of r.bindings) minVerified = Math.min(minVerified, b.verifiedAt)
+  if (!Number.isFinite(minVerified)) minVerified = 0
+  verified.varint(minVerified)
+
+  let previous = 0
+  for (const r of content.records) {
+    if (!Number.isSafeInteger(r.subject) || r.subject <= previous || r.subject > MAX_SUBJECT) {
+      throw new Error('records must be sorted by subject, without duplicates')
+    }
+    if (r.bindings.length === 0) throw new Error('a record must have at least one binding')
+    numbers.varint(r.subject - previous)
+    previous = r.subject
+    counts.varint(r.bindings.length)
+    let previousApp = -1
+    for (const b of r.bindings) {
+      if (b.app <= previousApp) throw new Error('bindings must be sorted by app num, without duplicates')
+      previousApp = b.app
+      apps.varint(b.app)
+      ttl.varint(b.ttlDays)
+      index.varint(b.index)
+      verified.varint(b.verifiedAt - minVerified)
+      keys.varint(b.keyFingerprint ? 1 : 0)
+      if (b.keyFingerprint) {
+        if (b.keyFingerprint.length !== 32) throw new Error('key fingerprints must be 32 bytes')
+        fingerprints.bytes(b.keyFingerprint)
+      }
+    }
+  }
+  const state = [numbers, counts, apps, ttl]
+  const provenance = [index, verified, keys, fingerprints]
+  const out = new ByteWriter(head.length + [...state, ...provenance].reduce((n, w) => n + w.length + 5, 0))
+  out.bytes(head.finish())
+  for (const w of [...state, ...provenance]) {
+    out.varint(w.length)
+    out.bytes(w.finish())
+  }
+  return {
+    bytes: out.finish(),
+    stats: {
+      records: content.records.length,
+      bindings: bindingCount,
+      stateBytes: state.reduce((n, w) => n + w.length, 0),
+      provenanceBytes: provenance.reduce((n, w) => n + w.length, 0),
+    },
+  }
+}
+
+/** Decodes a snapshot, checking every structural rule; throws a clear Error on any violation. */
+export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  const r = new ByteReader(bytes)
+  const magic = r.bytes(MAGIC.length)
+  if (!magic.every((b, i) => b === MAGIC[i])) throw new Error('not a whodis snapshot (bad magic)')
+  const treeSize = r.varint()
+  const edgeCount = r.varint()
+  if (edgeCount > 64) throw new Error('right edge too long')
+  const rightEdge = Array.from({ length: edgeCount }, () => r.bytes(32).slice())
+  const appCount = r.varint()
+  if (appCount > 65_536) throw new Error('too many apps')
+  const apps: SnapshotApp[] = []
+  const appNums = new Set<number>()
+  for (let i = 0; i < appCount; i++) {
+    const num = r.varint()
+    const flags = r.varint()
+    const id = new TextDecoder().decode(r.bytes(r.varint()))
+    if (flags > 1 || !APP_ID.test(id) || appNums.has(num)) throw new Error('malformed app table')
+    appNums.add(num)
+    apps.push({ num, id, revoked: flags === 1 })
+  }
+  const recordCount = r.varint()
+  const bindingCount = r.varint()
+  if (recordCount > bytes.length || bindingCount > bytes.length || bindingCount < recordCount) {
+    throw new Error('record counts do not fit the data')
+  }
+  const columns = Array.from({ length: 8 }, () => new ByteReader(r.bytes(r.varint())))
+  if (!r.done) throw new Error('trailing bytes after snapshot')
+  const [numbers, counts, appCol, ttl, index, verified, keys, fingerprints] = columns as [
+    ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader,
+  ]
+  const minVerified = verified.varint()
+  const records: SnapshotRecord[] = new Array(recordCount)
+  let subject = 0
+  let seen = 0
+  for (let i = 0; i < recordCount; i++) {
+    const delta = numbers.varint()
+    if (delta === 0) throw new Error('duplicate or unsorted numbers')
+    subject += delta
+    if (subject > MAX_SUBJECT) throw new Error('number out of range')
+    const n = counts.varint()
+    if (n === 0 || seen + n > bindingCount) throw new Error('binding counts do not add up')
+    seen += n
+    const bindings: SnapshotBinding[] = new Array(n)
+    let previousApp = -1
+    for (let j = 0; j < n; j++) {
+      const app = appCol.varint()
+      if (app <= previousApp || !appNums.has(app)) throw new Error('binding names an unknown or unsorted app')
+      previousApp = app
+      const b: SnapshotBinding = { app, ttlDays: ttl.varint(), index: index.varint(), verifiedAt: minVerified + verified.varint() }
+      if (b.index >= treeSize) throw new Error('binding index beyond the tree size')
+      const flag = keys.varint()
+      if (flag > 1) throw new Error('malformed key flag')
+      if (flag === 1) b.keyFingerprint = fingerprints.bytes(32).slice()
+      bindings[j] = b
+    }
+    records[i] = { subject, bindings }
+  }
+  if (seen !== bindingCount) throw new Error('binding counts do not add up')
+  for (const c of columns) if (!c.done) throw new Error('trailing bytes in a snapshot column')
+  return { treeSize, rightEdge, apps, records }
+}
+
+/** gzip through the standard CompressionStream (workerd and Node both have it). */
+export async function gzip(data: Uint8Array): Promise<Uint8Array> {
+  return collect(new Blob([data]).stream().pipeThrough(new CompressionStream('gzip')))
+}
+
+/** gunzip through the standard DecompressionStream; rejects on corrupt input or above `maxBytes`. */
+export async function gunzip(data: Uint8Array, maxBytes = 2 ** 31): Promise<Uint8Array> {
+  return collect(new Blob([data]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes)
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, maxBytes = Infinity): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = stream.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.length
+    if (total > maxBytes) {
+      await reader.cancel()
+      throw new Error(`decompressed data larger than ${maxBytes} bytes`)
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/** The manifest body a log key signs for a snapshot file (its gzip'd bytes). */
+export interface SnapshotManifest {
+  origin: string
+  treeSize: number
+  rootHash: Uint8Array
+  records: number
+  bytes: number
+  sha256: Uint8Array
+}
+
+const MANIFEST_HEADER = 'whodis.snapshot/v1'
+
+/** Formats a manifest body (signed as a note by the log key). */
+export function formatManifest(m: SnapshotManifest): string {
+  return (
+    `${MANIFEST_HEADER}\n${m.origin}\n${m.treeSize}\n${toBase64(m.rootHash)}\n` +
+    `records ${m.records}\nbytes ${m.bytes}\nsha256 ${toBase64(m.sha256)}\n`
+  )
+}
+
+/** Parses a manifest body strictly; throws on any deviation from {@link formatManifest}. */
+export function parseManifest(text: string): SnapshotManifest {
+  const m = text.match(
+    /^whodis\.snapshot\/v1\n([^\n]+)\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\nrecords (0|[1-9][0-9]{0,15})\nbytes (0|[1-9][0-9]{0,15})\nsha256 ([A-Za-z0-9+/]{43}=)\n$/,
+  )
+  if (!m) throw new Error('malformed snapshot manifest')
+  const num = (s: string) => {
+    const n = Number(s)
+    if (!Number.isSafeInteger(n)) throw new Error('manifest number out of range')
+    return n
+  }
+  return {
+    origin: m[1]!,
+    treeSize: num(m[2]!),
+    rootHash: Uint8Array.from(atob(m[3]!), (c) => c.charCodeAt(0)),
+    records: num(m[4]!),
+    bytes: num(m[5]!),
+    sha256: Uint8Array.from(atob(m[6]!), (c) => c.charCodeAt(0)),
+  }
+}
+
+/** SHA-256 of a snapshot file, as its manifest names it. */
+export function snapshotDigest(file: Uint8Array): Uint8Array {
+  return sha256(file)
+}

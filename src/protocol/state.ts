@@ -1,0 +1,151 @@
+/**
+ * The directory state as the deterministic fold of log entries. The Sequencer writes entries
+ * that obey these rules, and a mirror replaying the log applies them with this same code, so
+ * both hold the same state at every tree size; an entry that breaks a rule is evidence of a
+ * misbehaving log and is refused.
+ *
+ * Rules: indexes are consecutive from 0; an app is registered once (num and id unique) before
+ * it binds anything; `add` needs no binding of that (number, app), `renew`, `remove` and
+ * `expire` need one; `expire` is only valid at or after the binding's expiry; a revoked app binds
+ * nothing and is revoked only once its bindings are gone.
+ * @module
+ */
+import type { LogEntry, Subject } from './entry.ts'
+
+/** A binding held in state; `index` is the log index of the entry that last added or renewed it. */
+export interface StateBinding {
+  app: number
+  index: number
+  verifiedAt: number
+  ttlDays: number
+  keyFingerprint?: Uint8Array
+}
+
+/** A registered app. */
+export interface StateApp {
+  num: number
+  id: string
+  revoked: boolean
+  /** Bindings it holds now. */
+  bindings: number
+}
+
+/** Where the fold keeps records: subject → bindings sorted by app num. Setting `[]` deletes. */
+export interface RecordTable {
+  get(subject: Subject): readonly StateBinding[] | undefined
+  set(subject: Subject, bindings: StateBinding[]): void
+  readonly size: number
+}
+
+/** An entry that the fold refuses; `index` is its log index. */
+export class FoldError extends Error {
+  override readonly name = 'FoldError'
+  constructor(
+    readonly index: number,
+    message: string,
+  ) {
+    super(`log entry ${index}: ${message}`)
+  }
+}
+
+/** Seconds in a day: expiry is `verifiedAt + ttlDays × DAY_SECONDS`. */
+export const DAY_SECONDS = 86_400
+
+/** When a binding expires, in seconds. */
+export const expiresAt = (b: StateBinding) => b.verifiedAt + b.ttlDays * DAY_SECONDS
+
+/** A {@link RecordTable} in a Map; fine for tests and small logs. */
+export class MapRecordTable implements RecordTable {
+  readonly map = new Map<Subject, StateBinding[]>()
+  get(subject: Subject) {
+    return this.map.get(subject)
+  }
+  set(subject: Subject, bindings: StateBinding[]) {
+    if (bindings.length === 0) this.map.delete(subject)
+    else this.map.set(subject, bindings)
+  }
+  get size() {
+    return this.map.size
+  }
+}
+
+/** The fold: apps, records and how many entries have been applied. */
+export class DirectoryState {
+  size: number
+
+  constructor(
+    readonly records: RecordTable = new MapRecordTable(),
+    readonly apps = new Map<number, StateApp>(),
+    size = 0,
+  ) {
+    this.size = size
+  }
+
+  /** The app with id `id`, if registered. */
+  appById(id: string): StateApp | undefined {
+    for (const app of this.apps.values()) if (app.id === id) return app
+    return undefined
+  }
+
+  /**
+   * Applies entry `index` (which must be {@link size}); returns the subject it touched, or null
+   * for app entries. Throws {@link FoldError}, changing nothing, when the entry breaks a rule.
+   */
+  apply(entry: LogEntry, index: number): Subject | null {
+    if (index !== this.size) throw new FoldError(index, `expected entry ${this.size}`)
+    const fail = (message: string): never => {
+      throw new FoldError(index, message)
+    }
+    if (entry.kind === 'app-register') {
+      if (this.apps.has(entry.app)) fail(`app ${entry.app} is already registered`)
+      if (this.appById(entry.id)) fail(`app id ${entry.id} is already registered`)
+      this.apps.set(entry.app, { num: entry.app, id: entry.id, revoked: false, bindings: 0 })
+      this.size++
+      return null
+    }
+    const app = this.apps.get(entry.app) ?? fail(`app ${entry.app} is not registered`)
+    if (entry.kind === 'app-revoke') {
+      if (app.revoked) fail(`app ${app.id} is already revoked`)
+      if (app.bindings > 0) fail(`app ${app.id} is revoked while it still holds ${app.bindings} bindings`)
+      app.revoked = true
+      this.size++
+      return null
+    }
+    const current = this.records.get(entry.subject) ?? []
+    const at = current.findIndex((b) => b.app === entry.app)
+    const next = current.slice()
+    switch (entry.kind) {
+      case 'add':
+      case 'renew': {
+        if (app.revoked) fail(`app ${app.id} is revoked`)
+        if (entry.kind === 'add' && at >= 0) fail('add of a binding that exists')
+        if (entry.kind === 'renew' && at < 0) fail('renew of a binding that does not exist')
+        const binding: StateBinding = { app: entry.app, index, verifiedAt: entry.time, ttlDays: entry.ttlDays }
+        if (entry.keyFingerprint) binding.keyFingerprint = entry.keyFingerprint
+        if (at >= 0) next[at] = binding
+        else {
+          next.push(binding)
+          next.sort((a, b) => a.app - b.app)
+          app.bindings++
+        }
+        break
+      }
+      case 'remove':
+      case 'expire': {
+        if (at < 0) fail(`${entry.kind} of a binding that does not exist`)
+        if (entry.kind === 'expire' && entry.time < expiresAt(current[at]!)) fail('expire before the binding expires')
+        next.splice(at, 1)
+        app.bindings--
+        break
+      }
+    }
+    this.records.set(entry.subject, next)
+    this.size++
+    return entry.subject
+  }
+
+  /** The bindings of `subject` unexpired at `nowSeconds`, sorted by app num. */
+  lookup(subject: Subject, nowSeconds: number): StateBinding[] {
+    return (this.records.get(subject) ?? []).filter((b) => expiresAt(b) > nowSeconds)
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The transparency log over HTTP, in the C2SP tlog-tiles layout under `/log/`: the checkpoint,
+ * hash tiles and entry bundles, and snapshots. Everything but the checkpoint and the latest
+ * snapshot manifest is immutable and cached for a year. Hash tiles and checkpoints are public;
+ * entry bundles and snapshot data name numbers, so they need an app token.
+ *
+ * R2 is a cache of the log: when an object the checkpoint covers is missing there, the
+ * Sequencer regenerates it from its own storage.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { CHECKPOINT_KEY, getBytes, getText, LATEST_SNAPSHOT_KEY, snapshotDataKey, snapshotManifestKey } from '../adapters/log-bucket.ts'
+import { sequencer } from '../durable-objects/stubs.ts'
+import type { AppEnv } from '../env.ts'
+import { ApiError } from '../errors.ts'
+import { requireApp } from '../middleware/auth.ts'
+import { parseTilePath } from '../protocol/tiles.ts'
+import { errors } from './schemas.ts'
+
+export const log = new OpenAPIHono<AppEnv>()
+
+const IMMUTABLE = 'max-age=31536000, immutable'
+const NOTE_TYPE = 'text/plain; charset=utf-8'
+const text = (description: string) => ({ description, content: { [NOTE_TYPE]: { schema: z.string() } } })
+const binary = (description: string) => ({
+  description,
+  content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+})
+
+log.openapi(
+  createRoute({
+    method: 'get',
+    path: '/log/checkpoint',
+    summary: 'The latest signed checkpoint (C2SP tlog-checkpoint in signed-note form)',
+    responses: { 200: text('the checkpoint note'), ...errors(503) },
+  }),
+  async (c) => {
+    const note = (await getText(c.env.LOG, CHECKPOINT_KEY)) ?? (await sequencer(c.env).checkpointNote())
+    return c.text(note, 200, { 'Cache-Control': 'public, max-age=2' })
+  },
+)
+
+log.use('/log/tile/entries/*', requireApp)
+log.get('/log/tile/*', async (c) => {
+  const path = c.req.path.slice('/log/'.length)
+  const tile = parseTilePath(path)
+  if (!tile) throw new ApiError(404, 'not_found', `${path} is not a tile path`)
+  let data: Uint8Array<ArrayBuffer> | null = await getBytes(c.env.LOG, path)
+  if (!data) {
+    const regenerated = await sequencer(c.env).tileData(tile)
+    if (!regenerated) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
+    data = new Uint8Array(regenerated)
+  }
+  const cache = tile.kind === 'hash' ? `public, ${IMMUTABLE}` : `private, ${IMMUTABLE}`
+  return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': cache })
+})
+log.openAPIRegistry.registerPath({
+  method: 'get',
+  path: '/log/tile/{level}/{index}',
+  summary: 'A hash tile, `tile/<L>/<N>[.p/<W>]` (C2SP tlog-tiles, height 8); `<N>` may span several path segments',
+  request: { params: z.object({ level: z.string(), index: z.string() }) },
+  responses: { 200: binary('the tile: concatenated 32-byte hashes'), ...errors(404) },
+})
+log.openAPIRegistry.registerPath({
+  method: 'get',
+  path: '/log/tile/entries/{index}',
+  summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each',
+  security: [{ appToken: [] }],
+  request: { params: z.object({ index: z.string() }) },
+  responses: { 200: binary('the entry bundle'), ...errors(401, 404) },
+})
+
+const SnapshotSize = z.object({ size: z.string().regex(/^(0|[1-9][0-9]{0,15})$/).openapi({ example: '10000' }) })
+
+log.openapi(
+  createRoute({
+    method: 'get',
+    path: '/log/snapshot/latest',
+    summary: 'The signed manifest (whodis.snapshot/v1) of the newest snapshot',
+    responses: { 200: text('the manifest note'), ...errors(404) },
+  }),
+  async (c) => note(c, LATEST_SNAPSHOT_KEY, 'public, max-age=60'),
+)
+
+log.openapi(
+  createRoute({
+    method: 'get',
+    path: '/log/snapshot/{size}/manifest',
+    summary: 'The signed manifest of the snapshot at a tree size',
+    request: { params: SnapshotSize },
+    responses: { 200: text('the manifest note'), ...errors(404) },
+  }),
+  async (c) => note(c, snapshotManifestKey(Number(c.req.valid('param').size)), `public, ${IMMUTABLE}`),
+)
+
+log.use('/log/snapshot/:size/data', requireApp)
+log.openapi(
+  createRoute({
+    method: 'get',
+    path: '/log/snapshot/{size}/data',
+    summary: 'A snapshot file (gzip of the whodis snapshot v1 format); check it against its manifest',
+    security: [{ appToken: [] }],
+    request: { params: SnapshotSize },
+    responses: { 200: binary('the gzip-compressed snapshot'), ...errors(401, 404) },
+  }),
+  async (c) => {
+    const data = await getBytes(c.env.LOG, snapshotDataKey(Number(c.req.valid('param').size)))
+    if (!data) throw new ApiError(404, 'snapshot_not_found', 'no snapshot at this size (only the last few are kept)')
+    return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': `private, ${IMMUTABLE}` })
+  },
+)
+
+async function note(c: Context<AppEnv>, key: string, cache: string) {
+  const body = await getText(c.env.LOG, key)
+  if (body === null) throw new ApiError(404, 'snapshot_not_found', 'no snapshot at this size (only the last few are kept)')
+  return c.text(body, 200, { 'Cache-Control': cache })
+}
