@@ -18,7 +18,7 @@ export type Hash = Uint8Array
 /** Bytes in a {@link Hash}. */
 export const HASH_SIZE = 32
 
-/** The root of the empty tree, SHA-256 of nothing (RFC 6962). */
+/** The root of the empty tree, SHA-256 of nothing (RFC 6962). Functions return copies of it. */
 export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0))
 
 /**
@@ -43,7 +43,7 @@ export function nodeHash(left: Hash, right: Hash): Hash {
 
 /** The reference RFC 6962 MTH over a list of leaf hashes, by its recursive definition (for tests). */
 export function rootFromLeafHashes(leaves: readonly Hash[]): Hash {
-  if (leaves.length === 0) return EMPTY_ROOT
+  if (leaves.length === 0) return EMPTY_ROOT.slice()
   if (leaves.length === 1) return leaves[0]!
   const k = largestPowerOfTwoBelow(leaves.length)
   return nodeHash(rootFromLeafHashes(leaves.slice(0, k)), rootFromLeafHashes(leaves.slice(k)))
@@ -125,7 +125,7 @@ export function treeHashIndexes(n: number): number[] {
 /** The root of a tree of size `n` from the hashes at {@link treeHashIndexes}(n). */
 export function treeHashFromHashes(n: number, hashes: readonly Hash[]): Hash {
   requireCount('n', n)
-  if (n === 0) return EMPTY_ROOT
+  if (n === 0) return EMPTY_ROOT.slice()
   const cursor = new Cursor(hashes)
   const root = subtreeHash(0, n, cursor)
   cursor.requireDone()
@@ -134,7 +134,7 @@ export function treeHashFromHashes(n: number, hashes: readonly Hash[]): Hash {
 
 /** The root of the tree of size `n`, reading its stored hashes through `read`. */
 export function treeHash(n: number, read: HashReader): Hash {
-  if (n === 0) return EMPTY_ROOT
+  if (n === 0) return EMPTY_ROOT.slice()
   return treeHashFromHashes(n, readExactly(read, treeHashIndexes(n)))
 }
 
@@ -359,7 +359,7 @@ export class RightEdge {
 
   /** The tree root (SHA-256("") for the empty tree). */
   root(): Hash {
-    if (this.#hashes.length === 0) return EMPTY_ROOT
+    if (this.#hashes.length === 0) return EMPTY_ROOT.slice()
     let h = this.#hashes[this.#hashes.length - 1]!
     for (let i = this.#hashes.length - 2; i >= 0; i--) h = nodeHash(this.#hashes[i]!, h)
     return h

@@ -11,6 +11,7 @@
  * @module
  */
 import type { LogEntry, Subject } from './entry.ts'
+import type { SnapshotContent, SnapshotRecord } from './snapshot.ts'
 
 /** A binding held in state; `index` is the log index of the entry that last added or renewed it. */
 export interface StateBinding {
@@ -148,4 +149,27 @@ export class DirectoryState {
   lookup(subject: Subject, nowSeconds: number): StateBinding[] {
     return (this.records.get(subject) ?? []).filter((b) => expiresAt(b) > nowSeconds)
   }
+}
+
+/** The state a snapshot holds, ready to continue folding from its tree size. */
+export function stateFromSnapshot(content: SnapshotContent): DirectoryState {
+  const table = new MapRecordTable()
+  const apps = new Map<number, StateApp>(content.apps.map((a) => [a.num, { num: a.num, id: a.id, revoked: a.revoked, bindings: 0 }]))
+  for (const r of content.records) {
+    table.set(
+      r.subject,
+      r.bindings.map((b) => {
+        apps.get(b.app)!.bindings++
+        return { ...b }
+      }),
+    )
+  }
+  return new DirectoryState(table, apps, content.treeSize)
+}
+
+/** The records of a Map-backed state, sorted as a snapshot lists them. */
+export function snapshotRecords(table: MapRecordTable): SnapshotRecord[] {
+  return [...table.map.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([subject, bindings]) => ({ subject, bindings: bindings.map((b) => ({ ...b })) }))
 }

@@ -209,7 +209,7 @@ export function splitTile(data: Uint8Array): Hash[] {
 
 /** The root of the tree of `size` records, computed from its tiles (compare it with a signed checkpoint). */
 export async function treeHashFromTiles(size: number, fetchTile: TileFetcher): Promise<Hash> {
-  if (size === 0) return EMPTY_ROOT
+  if (size === 0) return EMPTY_ROOT.slice()
   return treeHashFromHashes(size, await readHashesFromTiles(size, treeHashIndexes(size), fetchTile))
 }
 

@@ -17,8 +17,9 @@ import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
 import { parseTilePath } from '../protocol/tiles.ts'
 import { errors } from './schemas.ts'
+import { validationHook } from './validation.ts'
 
-export const log = new OpenAPIHono<AppEnv>()
+export const log = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
 const IMMUTABLE = 'max-age=31536000, immutable'
 const NOTE_TYPE = 'text/plain; charset=utf-8'

@@ -4,7 +4,8 @@
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,25 +30,46 @@ export function goAvailable(): boolean {
 
 let built: Promise<string | null> | undefined
 
-/** Builds tlogcheck once per process into a temp dir; the binary's path, or null without Go or x/mod. */
+/**
+ * Builds tlogcheck (once per process; reused across runs while its source, Go and x/mod are
+ * unchanged) under the OS temp dir; the binary's path, or null without Go or x/mod.
+ */
 export function buildTlogCheck(): Promise<string | null> {
   built ??= (async () => {
     if (!goAvailable()) return null
-    const dir = mkdtempSync(join(tmpdir(), 'tlogcheck-'))
-    const bin = join(dir, 'tlogcheck')
-    const env = {
-      ...process.env,
-      GO111MODULE: 'off',
-      GOPATH,
-      GOFLAGS: '',
-      GOCACHE: join(dir, 'gocache'),
-      CGO_ENABLED: '0',
+    const root = join(tmpdir(), 'whodis-tlogcheck')
+    const home = join(root, buildKey())
+    const bin = join(home, 'tlogcheck')
+    if (existsSync(bin)) return bin
+    mkdirSync(root, { recursive: true })
+    const staging = mkdtempSync(join(root, 'build-'))
+    const env = { ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '', GOCACHE: join(root, 'gocache'), CGO_ENABLED: '0' }
+    const result = await run('go', ['build', '-o', join(staging, 'tlogcheck'), './test/go/tlogcheck'], { cwd: REPO_ROOT, env })
+    if (result.code !== 0) {
+      rmSync(staging, { recursive: true, force: true })
+      throw new Error(`building tlogcheck failed (exit ${result.code}):\n${result.stderr}`)
     }
-    const result = await run('go', ['build', '-o', bin, './test/go/tlogcheck'], { cwd: REPO_ROOT, env })
-    if (result.code !== 0) throw new Error(`building tlogcheck failed (exit ${result.code}):\n${result.stderr}`)
+    try {
+      renameSync(staging, home)
+    } catch (error) {
+      // Another process finished the same build first; use its binary.
+      rmSync(staging, { recursive: true, force: true })
+      if (!existsSync(bin)) throw error
+    }
     return bin
   })()
   return built
+}
+
+// Names a build by everything that goes into it: the harness source, the Go version and the x/mod files.
+function buildKey(): string {
+  const hash = createHash('sha256')
+  hash.update(readFileSync(join(REPO_ROOT, 'test/go/tlogcheck/main.go')))
+  hash.update(spawnSync('go', ['version'], { encoding: 'utf8' }).stdout)
+  for (const dir of ['golang.org/x/mod/sumdb/note', 'golang.org/x/mod/sumdb/tlog']) {
+    for (const file of readdirSync(join(GOPATH, 'src', dir)).sort()) hash.update(readFileSync(join(GOPATH, 'src', dir, file)))
+  }
+  return hash.digest('hex').slice(0, 16)
 }
 
 /** Runs tlogcheck with `args`, resolving with its exit code and output (never rejects on a non-zero exit). */

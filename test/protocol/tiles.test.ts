@@ -265,7 +265,7 @@ describe('reading hashes from tiles', () => {
     it('rejects a tampered full tile that Go v0.7.0 would let through', async () => {
       // tile/0/000 is not one of the root tiles for size 700; it must be checked against tile/1/000.p/2.
       const server = tileServer(size, big.read, (tile, data) => {
-        if (tile.level === 0 && tile.index === 0) data[3 * 32] ^= 1
+        if (tile.level === 0 && tile.index === 0) data[3 * 32]! ^= 1
       })
       const read = tileHashReader(size, root, server.fetchTile)
       await expect(read([leafIndex(3)])).rejects.toThrow('tile/0/000 does not match its parent tile')
@@ -274,7 +274,7 @@ describe('reading hashes from tiles', () => {
 
     it('rejects a tampered root tile and a wrong root', async () => {
       const tampered = tileServer(size, big.read, (tile, data) => {
-        if (tile.level === 1) data[0] ^= 1
+        if (tile.level === 1) data[0]! ^= 1
       })
       await expect(tileHashReader(size, root, tampered.fetchTile)([leafIndex(0)])).rejects.toThrow(/tree root/)
       const honest = tileServer(size, big.read)
@@ -288,7 +288,7 @@ describe('reading hashes from tiles', () => {
       const indexes = [leafIndex(0), leafIndex(65_535), leafIndex(69_999), storedHashIndex(16, 0)]
       expect(hexes(await read(indexes))).toEqual(hexes(big.read(indexes)))
       const bad = tileServer(t, big.read, (tile, data) => {
-        if (tile.level === 1 && tile.index === 0) data[100] ^= 1
+        if (tile.level === 1 && tile.index === 0) data[100]! ^= 1
       })
       await expect(tileHashReader(t, treeHash(t, big.read), bad.fetchTile)([leafIndex(5)])).rejects.toThrow(
         'tile/1/000 does not match its parent tile',

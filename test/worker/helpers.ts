@@ -67,7 +67,7 @@ export async function verify(token: string, phone: string, extra: Record<string,
   const e164 = phone.replace(/[^\d+]/g, '')
   const res = await call('POST', `/v1/verifications/${id}/check`, { token, json: { code: await latestCode(e164) } })
   expect(res.status).toBe(200)
-  return (await res.json()) as { binding: Record<string, string>; index: number }
+  return (await res.json()) as { binding: Record<string, string>; index: number; credential: string; receipt: string }
 }
 
 let numberCounter = 0
