@@ -125,7 +125,8 @@ describe('the log', () => {
     const key = await pinnedKey()
     const app = await registerApp()
     const { checkpoint: before } = await latestCheckpoint(key)
-    await runInDurableObject(sequencer(testEnv), (instance: any) => {
+    await runInDurableObject(sequencer(testEnv) as DurableObjectStub, (object) => {
+      const instance = object as any
       const commit = instance.tree.commit.bind(instance.tree)
       instance.tree.commit = () => {
         instance.tree.commit = commit
