@@ -8,7 +8,8 @@ import { sequencer, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, type AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
-import { AppId, BindingEntry, errors, isoSeconds, parsePhone, ProofFields } from './schemas.ts'
+import { lookupBody, NUMBER_NOT_FOUND } from '../protocol/lookup.ts'
+import { AppId, BindingEntry, errors, parsePhone, ProofFields } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const numbers = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -47,21 +48,22 @@ numbers.openapi(
     const phone = parsePhone(c.req.valid('param').phone)
     const app = c.var.app
     await takeLimit(c.env, `lookup:${app.id}`, readLimits(c.env).lookupsPerAppMinute, 60_000, 'lookup quota exceeded')
-    const apps = await getNumber(c.env.DIRECTORY, phone.e164, Date.now())
-    if (apps.length === 0) throw new ApiError(404, 'number_not_found', 'no app is bound to this number')
-    const entries = apps.map((a) => ({ app: a.app, verifiedAt: isoSeconds(a.verifiedAt), expiresAt: isoSeconds(a.expiresAt) }))
-    if (c.req.valid('query').proof !== '1') return c.json({ phone: phone.e164, apps: entries }, 200)
-    const receipts = new Map((await sequencer(c.env).receipts(apps.map((a) => a.index))).map((r) => [r.index, r]))
-    return c.json(
-      {
-        phone: phone.e164,
-        apps: entries.map((e, i) => {
-          const r = receipts.get(apps[i]!.index)
-          return r ? { ...e, index: r.index, entry: r.entry, receipt: r.receipt } : e
-        }),
-      },
-      200,
+    const now = Date.now()
+    const apps = await getNumber(c.env.DIRECTORY, phone.e164, now)
+    const receipts =
+      c.req.valid('query').proof === '1' && apps.length > 0
+        ? new Map((await sequencer(c.env).receipts(apps.map((a) => a.index))).map((r) => [r.index, r]))
+        : null
+    const body = lookupBody(
+      phone.e164,
+      apps.map((a) => {
+        const proof = receipts?.get(a.index)
+        return { app: a.app, verifiedAt: a.verifiedAt / 1000, expiresAt: a.expiresAt / 1000, ...(proof ? { proof } : {}) }
+      }),
+      now / 1000,
     )
+    if (!body) throw new ApiError(404, NUMBER_NOT_FOUND.error.code, NUMBER_NOT_FOUND.error.message)
+    return c.json(body, 200)
   },
 )
 
