@@ -11,11 +11,16 @@
  *                    counts:    recordCount × varint (bindings of that number, ≥ 1)
  *                    apps:      bindingCount × varint app num, ascending within a number
  *                    ttl:       bindingCount × varint ttlDays
- * provenance section index:    bindingCount × varint log index of the entry that made the binding
- *                    verified:  bindingCount × varint (verifiedAt − minimum verifiedAt), after a varint minimum
+ * provenance section index:    varint width w, then bindingCount × w-bit log index of the entry that
+ *                               made the binding, bit-packed (most significant bit first)
+ *                    verified:  bindingCount × varint zigzag(verifiedAt − previous verifiedAt), in
+ *                               LOG INDEX order (entries are appended in time order, so deltas are small)
  *                    keys:      bindingCount × varint flag (1 = key fingerprint follows in fingerprints)
  *                    fingerprints: 32 bytes each, in binding order
  * ```
+ * A log index is a permutation of the bindings in number order, so it costs about log2(N) bits
+ * each whatever the coding; bit-packing gets close to that, and ordering times by index makes
+ * them nearly free.
  * The state section is what lookups need (number → apps); the provenance section makes times
  * exact and lets a mirror attach receipts (`?proof=1`) to bindings it learned from a snapshot.
  * The right edge lets a mirror append the entries after the snapshot and check the next
@@ -69,7 +74,12 @@ export interface SnapshotStats {
 }
 
 /** Encodes a snapshot (uncompressed); throws if records are unsorted or malformed. */
-export function encodeSnapshot(content: SnapshotContent): { bytes: Uint8Array; stats: SnapshotStats } {
+export function encodeSnapshot(content: SnapshotContent): {
+  bytes: Uint8Array
+  stats: SnapshotStats
+  /** The state and provenance columns alone, concatenated, for measuring each part. */
+  sections: { state: Uint8Array; provenance: Uint8Array }
+} {
   const head = new ByteWriter()
   head.bytes(MAGIC)
   head.varint(content.treeSize)
@@ -95,17 +105,13 @@ export function encodeSnapshot(content: SnapshotContent): { bytes: Uint8Array; s
   const counts = new ByteWriter(content.records.length + 16)
   const apps = new ByteWriter(bindingCount + 16)
   const ttl = new ByteWriter(bindingCount * 2 + 16)
-  const index = new ByteWriter(bindingCount * 4 + 16)
-  const verified = new ByteWriter(bindingCount * 3 + 16)
   const keys = new ByteWriter(bindingCount + 16)
   const fingerprints = new ByteWriter(64)
-
-  let minVerified = Infinity
-  for (const r of content.records) for (const b of r.bindings) minVerified = Math.min(minVerified, b.verifiedAt)
-  if (!Number.isFinite(minVerified)) minVerified = 0
-  verified.varint(minVerified)
+  const indexes = new Float64Array(bindingCount)
+  const times = new Float64Array(bindingCount)
 
   let previous = 0
+  let at = 0
   for (const r of content.records) {
     if (!Number.isSafeInteger(r.subject) || r.subject <= previous || r.subject > MAX_SUBJECT) {
       throw new Error('records must be sorted by subject, without duplicates')
@@ -117,17 +123,26 @@ export function encodeSnapshot(content: SnapshotContent): { bytes: Uint8Array; s
     let previousApp = -1
     for (const b of r.bindings) {
       if (b.app <= previousApp) throw new Error('bindings must be sorted by app num, without duplicates')
+      if (!Number.isSafeInteger(b.index) || b.index < 0 || b.index >= content.treeSize) throw new Error('binding index beyond the tree size')
       previousApp = b.app
       apps.varint(b.app)
       ttl.varint(b.ttlDays)
-      index.varint(b.index)
-      verified.varint(b.verifiedAt - minVerified)
+      indexes[at] = b.index
+      times[at++] = b.verifiedAt
       keys.varint(b.keyFingerprint ? 1 : 0)
       if (b.keyFingerprint) {
         if (b.keyFingerprint.length !== 32) throw new Error('key fingerprints must be 32 bytes')
         fingerprints.bytes(b.keyFingerprint)
       }
     }
+  }
+  const index = new ByteWriter(Math.ceil((bindingCount * indexWidth(content.treeSize)) / 8) + 16)
+  writeIndexes(index, indexes, indexWidth(content.treeSize))
+  const verified = new ByteWriter(bindingCount * 2 + 16)
+  let previousTime = 0
+  for (const position of byIndex(indexes, content.treeSize)) {
+    verified.varint(zigzag(times[position]! - previousTime))
+    previousTime = times[position]!
   }
   const state = [numbers, counts, apps, ttl]
   const provenance = [index, verified, keys, fingerprints]
@@ -137,8 +152,14 @@ export function encodeSnapshot(content: SnapshotContent): { bytes: Uint8Array; s
     out.varint(w.length)
     out.bytes(w.finish())
   }
+  const join = (ws: ByteWriter[]) => {
+    const all = new ByteWriter(ws.reduce((n, w) => n + w.length, 0) + 1)
+    for (const w of ws) all.bytes(w.finish())
+    return all.finish()
+  }
   return {
     bytes: out.finish(),
+    sections: { state: join(state), provenance: join(provenance) },
     stats: {
       records: content.records.length,
       bindings: bindingCount,
@@ -179,8 +200,11 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   const [numbers, counts, appCol, ttl, index, verified, keys, fingerprints] = columns as [
     ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader,
   ]
-  const minVerified = verified.varint()
+  const width = index.varint()
+  if (width !== indexWidth(treeSize)) throw new Error('index width does not match the tree size')
+  const indexes = readIndexes(index, bindingCount, width)
   const records: SnapshotRecord[] = new Array(recordCount)
+  const all: SnapshotBinding[] = new Array(bindingCount)
   let subject = 0
   let seen = 0
   for (let i = 0; i < recordCount; i++) {
@@ -190,21 +214,28 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     if (subject > MAX_SUBJECT) throw new Error('number out of range')
     const n = counts.varint()
     if (n === 0 || seen + n > bindingCount) throw new Error('binding counts do not add up')
-    seen += n
     const bindings: SnapshotBinding[] = new Array(n)
     let previousApp = -1
     for (let j = 0; j < n; j++) {
       const app = appCol.varint()
       if (app <= previousApp || !appNums.has(app)) throw new Error('binding names an unknown or unsorted app')
       previousApp = app
-      const b: SnapshotBinding = { app, ttlDays: ttl.varint(), index: index.varint(), verifiedAt: minVerified + verified.varint() }
+      const b: SnapshotBinding = { app, ttlDays: ttl.varint(), index: indexes[seen + j]!, verifiedAt: 0 }
       if (b.index >= treeSize) throw new Error('binding index beyond the tree size')
       const flag = keys.varint()
       if (flag > 1) throw new Error('malformed key flag')
       if (flag === 1) b.keyFingerprint = fingerprints.bytes(32).slice()
       bindings[j] = b
+      all[seen + j] = b
     }
+    seen += n
     records[i] = { subject, bindings }
+  }
+  let time = 0
+  for (const position of byIndex(indexes, treeSize)) {
+    time += unzigzag(verified.varint())
+    if (!Number.isSafeInteger(time) || time < 0) throw new Error('verification time out of range')
+    all[position]!.verifiedAt = time
   }
   if (seen !== bindingCount) throw new Error('binding counts do not add up')
   for (const c of columns) if (!c.done) throw new Error('trailing bytes in a snapshot column')
@@ -289,3 +320,52 @@ export function parseManifest(text: string): SnapshotManifest {
 export function snapshotDigest(file: Uint8Array): Uint8Array {
   return sha256(file)
 }
+
+// ---- provenance coding ----
+
+/** Bits needed for a log index below `treeSize`. */
+function indexWidth(treeSize: number): number {
+  return treeSize <= 1 ? 0 : Math.ceil(Math.log2(treeSize))
+}
+
+function writeIndexes(w: ByteWriter, indexes: Float64Array, width: number): void {
+  w.varint(width)
+  const out = new Uint8Array(Math.ceil((indexes.length * width) / 8))
+  let bit = 0
+  for (const value of indexes) {
+    for (let b = width - 1; b >= 0; b--, bit++) {
+      if (Math.floor(value / 2 ** b) % 2 === 1) out[bit >>> 3]! |= 0x80 >>> (bit & 7)
+    }
+  }
+  w.bytes(out)
+}
+
+function readIndexes(r: ByteReader, count: number, width: number): Float64Array {
+  const data = r.bytes(Math.ceil((count * width) / 8))
+  const out = new Float64Array(count)
+  let bit = 0
+  for (let i = 0; i < count; i++) {
+    let value = 0
+    for (let b = 0; b < width; b++, bit++) value = value * 2 + ((data[bit >>> 3]! >>> (7 - (bit & 7))) & 1)
+    out[i] = value
+  }
+  if (bit % 8 !== 0 && (data[data.length - 1]! & (0xff >>> (bit % 8))) !== 0) throw new Error('non-zero padding after log indexes')
+  return out
+}
+
+/** Binding positions in ascending log-index order; throws if two bindings claim one index. */
+function byIndex(indexes: Float64Array, treeSize: number): Int32Array {
+  const slot = new Int32Array(treeSize).fill(-1)
+  for (let p = 0; p < indexes.length; p++) {
+    const i = indexes[p]!
+    if (slot[i] !== -1) throw new Error('two bindings claim the same log index')
+    slot[i] = p
+  }
+  const out = new Int32Array(indexes.length)
+  let k = 0
+  for (const p of slot) if (p >= 0) out[k++] = p
+  return out
+}
+
+const zigzag = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1)
+const unzigzag = (n: number) => (n % 2 === 0 ? n / 2 : -(n + 1) / 2)

@@ -64,6 +64,7 @@ export class ByteReader {
       const b = this.buf[this.offset++]!
       value += (b & 0x7f) * scale
       if (b < 0x80) {
+        if (b === 0 && i > 0) throw new Error('non-canonical varint')
         if (!Number.isSafeInteger(value)) throw new Error('varint too large')
         return value
       }
