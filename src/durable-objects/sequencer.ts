@@ -395,7 +395,12 @@ export class Sequencer extends DurableObject<Env> {
   // Schedules a round: at once when the last one started at least roundMs ago, else when it has.
   private kick(): void {
     if (this.rounding || this.roundTimer) return
-    const roundMs = this.config().roundMs
+    let roundMs = 1000
+    try {
+      roundMs = this.config().roundMs
+    } catch {
+      // A configuration error surfaces in the round itself, as 503 not_configured to the waiters.
+    }
     const delay = Math.max(0, this.lastRoundStart + roundMs - Date.now())
     this.roundTimer = setTimeout(() => {
       this.roundTimer = null
