@@ -71,3 +71,11 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
   return diff === 0
 }
+
+/**
+ * The same bytes in a plain ArrayBuffer-backed array: what WebCrypto and Blob accept under the
+ * DOM typings (a view may sit on a SharedArrayBuffer). Copies only when it must.
+ */
+export function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes)
+}

@@ -2,7 +2,7 @@
  * Ed25519 through WebCrypto, which workerd and Node 20 both provide as `crypto.subtle`.
  * @module
  */
-import { concat, fromBase64, fromHex } from './bytes.ts'
+import { concat, fromBase64, fromHex, owned } from './bytes.ts'
 
 // DER header of a PKCS#8 Ed25519 private key; the 32-byte seed follows it.
 const PKCS8_ED25519_PREFIX = fromHex('302e020100300506032b657004220420')
@@ -16,7 +16,7 @@ export interface Ed25519Signer {
 /** Builds a signer from a 32-byte seed (the form signed-note signer keys carry). */
 export async function signerFromSeed(seed: Uint8Array): Promise<Ed25519Signer> {
   if (seed.length !== 32) throw new Error('Ed25519 seed must be 32 bytes')
-  const key = await crypto.subtle.importKey('pkcs8', concat(PKCS8_ED25519_PREFIX, seed), { name: 'Ed25519' }, true, [
+  const key = await crypto.subtle.importKey('pkcs8', owned(concat(PKCS8_ED25519_PREFIX, seed)), { name: 'Ed25519' }, true, [
     'sign',
   ])
   const jwk = (await crypto.subtle.exportKey('jwk', key)) as JsonWebKey
@@ -24,7 +24,7 @@ export async function signerFromSeed(seed: Uint8Array): Promise<Ed25519Signer> {
   return {
     publicKey: fromBase64(jwk.x),
     async sign(message) {
-      return new Uint8Array(await crypto.subtle.sign('Ed25519', key, message))
+      return new Uint8Array(await crypto.subtle.sign('Ed25519', key, owned(message)))
     },
   }
 }
@@ -38,8 +38,8 @@ export function randomSeed(): Uint8Array {
 export async function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   if (publicKey.length !== 32 || signature.length !== 64) return false
   try {
-    const key = await crypto.subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify'])
-    return await crypto.subtle.verify('Ed25519', key, signature, message)
+    const key = await crypto.subtle.importKey('raw', owned(publicKey), { name: 'Ed25519' }, false, ['verify'])
+    return await crypto.subtle.verify('Ed25519', key, owned(signature), owned(message))
   } catch {
     return false
   }

@@ -28,7 +28,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { toBase64, utf8 } from './bytes.ts'
+import { owned, toBase64, utf8 } from './bytes.ts'
 import { ByteReader, ByteWriter } from './varint.ts'
 
 const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
@@ -244,12 +244,12 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
 
 /** gzip through the standard CompressionStream (workerd and Node both have it). */
 export async function gzip(data: Uint8Array): Promise<Uint8Array> {
-  return collect(new Blob([data]).stream().pipeThrough(new CompressionStream('gzip')))
+  return collect(new Blob([owned(data)]).stream().pipeThrough(new CompressionStream('gzip')))
 }
 
 /** gunzip through the standard DecompressionStream; rejects on corrupt input or above `maxBytes`. */
 export async function gunzip(data: Uint8Array, maxBytes = 2 ** 31): Promise<Uint8Array> {
-  return collect(new Blob([data]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes)
+  return collect(new Blob([owned(data)]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes)
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, maxBytes = Infinity): Promise<Uint8Array> {
