@@ -8,6 +8,7 @@ import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
 import { admin } from './routes/admin.ts'
+import { renderApiDocs } from './routes/api-docs.ts'
 import { dev } from './routes/dev.ts'
 import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
@@ -37,14 +38,16 @@ export function createApp() {
     scheme: 'bearer',
     description: "the operator's ADMIN_TOKEN",
   })
-  app.doc31('/openapi.json', {
+  const docConfig = {
     openapi: '3.1.0',
     info: {
       title: 'whodis directory',
       version: '1',
       description: 'Which messaging apps a phone number can be reached on, proven by SMS and logged for transparency.',
     },
-  })
+  }
+  app.doc31('/openapi.json', docConfig)
+  app.get('/docs', (c) => c.html(renderApiDocs(app.getOpenAPI31Document(docConfig) as Parameters<typeof renderApiDocs>[0])))
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)))
   app.onError((err, c) => {

@@ -161,3 +161,20 @@ describe('logs', () => {
     expect(lines.some((l) => JSON.parse(l).event === 'binding_recorded' && /^[0-9a-f]{16}$/.test(JSON.parse(l).phoneTag))).toBe(true)
   })
 })
+
+describe('GET /docs', () => {
+  it('renders every route of the OpenAPI document as HTML, escaped', async () => {
+    const res = await call('GET', '/docs')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('Content-Type')).toMatch(/^text\/html/)
+    const html = await res.text()
+    const doc = (await (await call('GET', '/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> }
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(methods)) {
+        expect(html).toContain(`<span class="m">${method.toUpperCase()}</span> <code>${path}</code>`)
+      }
+    }
+    expect(html).toContain('<html lang="en">')
+    expect(html).not.toMatch(/<script/i)
+  })
+})
