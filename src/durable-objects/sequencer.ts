@@ -72,8 +72,8 @@ export type BindResult =
 
 const DAY_MS = 86_400_000
 const VERIFICATION_RETAIN_MS = 24 * 3_600_000
-const PROJECTION_BATCH = 200
-const PROJECTION_PARALLEL = 20
+const PROJECTION_BATCH = 512
+const PROJECTION_PARALLEL = 64
 const RETRY_MS = 5_000
 /** Most entries one round sequences (16 bundles). */
 const MAX_ROUND_ENTRIES = 4096
@@ -97,6 +97,9 @@ export class Sequencer extends DurableObject<Env> {
   private readonly log = createLogger({ component: 'sequencer' })
   private flushing: Promise<void> | null = null
   private flushAgain = false
+  // Every entry up to this index is reflected in KV; callers wait on their own index.
+  private projectedThrough = -1
+  private projectionWaiters: { index: number; resolve: () => void }[] = []
   // Round pacing: one round at a time, about `roundMs` apart under load, at once when idle.
   private rounding = false
   private roundTimer: ReturnType<typeof setTimeout> | null = null
@@ -120,6 +123,7 @@ export class Sequencer extends DurableObject<Env> {
       'CREATE TABLE projection_pending (phone TEXT PRIMARY KEY, idx INTEGER NOT NULL)',
       ...TREE_SCHEMA,
       'CREATE TABLE snapshots (size INTEGER PRIMARY KEY, records INTEGER NOT NULL, bytes INTEGER NOT NULL, at INTEGER NOT NULL)',
+      'CREATE INDEX entries_by_phone ON entries (phone, idx)',
     ])
     // Entries appended before a restart and not yet sequenced: sequence them now.
     if (this.entryCount() > this.tree.checkpoint().size) this.kick()
@@ -303,6 +307,14 @@ export class Sequencer extends DurableObject<Env> {
       .map((r) => ({ index: r.idx, op: r.op, phone: r.phone, app: r.app, at: r.at, reason: r.reason }))
   }
 
+  /** The entries that touch `phone`, newest first, at most `limit` (what the number's holder is shown). */
+  changesFor(phone: string, limit = 100): Change[] {
+    return this.sql
+      .exec<EntryRow>('SELECT idx, op, phone, app, at, reason FROM entries WHERE phone = ? ORDER BY idx DESC LIMIT ?', phone, limit)
+      .toArray()
+      .map((r) => ({ index: r.idx, op: r.op, phone: r.phone, app: r.app, at: r.at, reason: r.reason }))
+  }
+
   /** Numbers whose KV projection is not yet written (0 in a healthy directory). */
   pendingProjections(): number {
     return this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM projection_pending').one().n
@@ -389,7 +401,7 @@ export class Sequencer extends DurableObject<Env> {
 
   private async sequencedAndProjected(index: number): Promise<void> {
     await this.sequenced(index)
-    await this.flush()
+    await this.projected(index)
   }
 
   // Schedules a round: at once when the last one started at least roundMs ago, else when it has.
@@ -607,10 +619,20 @@ export class Sequencer extends DurableObject<Env> {
     return index
   }
 
+  /** Resolves once every entry up to `index` is reflected in KV (or the drain failed and the alarm will retry). */
+  private projected(index: number): Promise<void> {
+    if (index <= this.projectedThrough) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.projectionWaiters.push({ index, resolve })
+      void this.flush()
+    })
+  }
+
   /**
    * Writes pending projections of sequenced entries to KV. Runs one drain at a time (KV is
    * last-write-wins, so two interleaved writers could leave an older state behind); a caller
-   * arriving mid-drain gets another pass, and every caller awaits the drain that covers its change.
+   * arriving mid-drain gets another pass. Callers wait only for the batch that covers their
+   * own entry (see {@link projected}), not for the whole drain.
    */
   private flush(): Promise<void> {
     this.flushAgain = true
@@ -623,13 +645,22 @@ export class Sequencer extends DurableObject<Env> {
           }
         } catch (err) {
           this.log.error('projection_failed', { error: String(err), retryInMs: RETRY_MS })
-          await this.ctx.storage.setAlarm(Date.now() + RETRY_MS)
+          await this.ctx.storage.setAlarm(Date.now() + RETRY_MS).catch(() => {})
+          // The changes are committed and logged; their projection follows from the alarm.
+          this.settleProjection(Infinity)
         } finally {
           this.flushing = null
         }
       })()
     }
     return this.flushing
+  }
+
+  private settleProjection(through: number): void {
+    if (through !== Infinity) this.projectedThrough = Math.max(this.projectedThrough, through)
+    const done = this.projectionWaiters.filter((w) => w.index <= through)
+    this.projectionWaiters = this.projectionWaiters.filter((w) => w.index > through)
+    for (const w of done) w.resolve()
   }
 
   private async drainProjection(): Promise<void> {
@@ -643,7 +674,10 @@ export class Sequencer extends DurableObject<Env> {
           PROJECTION_BATCH,
         )
         .toArray()
-      if (pending.length === 0) return
+      if (pending.length === 0) {
+        this.settleProjection(size - 1)
+        return
+      }
       for (let i = 0; i < pending.length; i += PROJECTION_PARALLEL) {
         await Promise.all(
           pending.slice(i, i + PROJECTION_PARALLEL).map(async ({ phone, idx }) => {
@@ -660,6 +694,9 @@ export class Sequencer extends DurableObject<Env> {
           }),
         )
       }
+      // Pending marks are taken in index order and a newer change to a number always has a larger
+      // index, so once this batch is written every entry up to its last index is projected.
+      this.settleProjection(pending.length < PROJECTION_BATCH ? size - 1 : pending[pending.length - 1]!.idx)
       if (pending.length < PROJECTION_BATCH) return
     }
   }

@@ -24,7 +24,7 @@ export async function startDirectory(vars: Record<string, string> = {}): Promise
       persist: false,
       watch: false,
       liveReload: false,
-      logLevel: 'error',
+      logLevel: (process.env.WHODIS_WRANGLER_LOG as 'error' | undefined) ?? 'error',
     },
   })
   await worker.ready

@@ -1,0 +1,71 @@
+/**
+ * Benchmarks of the directory itself under the local Workers runtime (wrangler's miniflare):
+ * sequencer throughput (entries logged per second, each in a signed checkpoint before it is
+ * acknowledged) and HTTP lookups per second.
+ * @module
+ */
+import { startDirectory } from '../test/node/directory.ts'
+import { httpRps } from './http.ts'
+
+/** Vars that lift the per-app quotas, which would otherwise be what a benchmark measures. */
+export const BENCH_VARS = {
+  LOOKUPS_PER_APP_MINUTE: '100000000',
+  SMS_PER_APP_MINUTE: '100000000',
+  SMS_PER_COUNTRY_MINUTE: '100000000',
+  SNAPSHOT_EVERY_ENTRIES: '1000000000',
+}
+
+/** Starts a local directory with an app; returns helpers to seed and load it. */
+export async function benchDirectory(vars: Record<string, string> = {}) {
+  const dir = await startDirectory({ ...BENCH_VARS, ...vars })
+  const admin = { Authorization: `Bearer ${dir.adminToken}`, 'Content-Type': 'application/json' }
+  const created = await fetch(`${dir.url}/v1/admin/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ id: 'bench', name: 'Bench' }) })
+  if (created.status !== 201) throw new Error(`registering the bench app: ${created.status}`)
+  const token = ((await created.json()) as { token: string }).token
+  return {
+    dir,
+    token,
+    /** Binds `phones` through /dev/seed (batches of 800, under the 16 KiB body limit; `parallel` in flight). */
+    async seed(phones: string[], parallel = 4): Promise<number> {
+      const batches: string[][] = []
+      for (let i = 0; i < phones.length; i += 800) batches.push(phones.slice(i, i + 800))
+      let next = 0
+      const started = performance.now()
+      await Promise.all(
+        Array.from({ length: parallel }, async () => {
+          while (next < batches.length) {
+            const batch = batches[next++]!
+            const res = await fetch(`${dir.url}/dev/seed`, { method: 'POST', headers: admin, body: JSON.stringify({ app: 'bench', phones: batch }) })
+            if (res.status !== 200) throw new Error(`seeding: ${res.status} ${await res.text()}`)
+          }
+        }),
+      )
+      return (performance.now() - started) / 1000
+    },
+  }
+}
+
+/** Sequencer entries per second while seeding `count` new bindings. */
+export async function sequencerThroughput(count: number, phones: string[]): Promise<number> {
+  const d = await benchDirectory()
+  try {
+    const seconds = await d.seed(phones.slice(0, count))
+    return count / seconds
+  } finally {
+    await d.dir.stop()
+  }
+}
+
+/** Lookups per second against the directory's HTTP API for numbers it holds. */
+export async function directoryHttpRps(phones: string[], seconds: number) {
+  const d = await benchDirectory()
+  try {
+    await d.seed(phones)
+    return await httpRps(d.dir.url, phones.map((p) => `/v1/numbers/${encodeURIComponent(p)}`), {
+      headers: { Authorization: `Bearer ${d.token}` },
+      seconds,
+    })
+  } finally {
+    await d.dir.stop()
+  }
+}
