@@ -3,6 +3,7 @@
  * @module
  */
 import { OpenAPIHono } from '@hono/zod-openapi'
+import { except } from 'hono/combine'
 import type { AppEnv } from './env.ts'
 import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
@@ -10,8 +11,10 @@ import { bodyGuard, requestContext } from './middleware/request.ts'
 import { admin } from './routes/admin.ts'
 import { renderApiDocs } from './routes/api-docs.ts'
 import { dev } from './routes/dev.ts'
+import { holder } from './routes/holder.ts'
 import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
+import { pages } from './routes/pages.ts'
 import { verifications } from './routes/verifications.ts'
 import { wellKnown } from './routes/well-known.ts'
 
@@ -19,12 +22,15 @@ import { wellKnown } from './routes/well-known.ts'
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>()
   app.use('*', requestContext)
-  app.use('*', bodyGuard)
+  // The self-service page takes HTML forms and guards its own bodies (src/routes/pages.ts).
+  app.use('*', except(['/', '/me', '/me/*'], bodyGuard))
 
   app.route('/', wellKnown)
   app.route('/', admin)
   app.route('/', verifications)
   app.route('/', numbers)
+  app.route('/', holder)
+  app.route('/', pages)
   app.route('/', log)
   app.route('/', dev)
 
@@ -37,6 +43,11 @@ export function createApp() {
     type: 'http',
     scheme: 'bearer',
     description: "the operator's ADMIN_TOKEN",
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'holderSession', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'a holder session token from POST /v1/holder/verifications/{id}/check (30 minutes)',
   })
   const docConfig = {
     openapi: '3.1.0',

@@ -55,3 +55,16 @@ export function otpMac(secret: string, challengeId: string, code: string): strin
 export function phoneTag(secret: string, e164: string): string {
   return hmacHex(secret, `whodis phone v1\n${e164}`)
 }
+
+/** What a CSRF token is bound to: a pre-session cookie, a pending challenge, or a holder session. */
+export type CsrfPurpose = 'start' | 'challenge' | 'session'
+
+/** The CSRF token of a form: a MAC of the cookie-held value it is bound to, so only a page this origin rendered for that browser has it. */
+export function csrfToken(secret: string, purpose: CsrfPurpose, boundTo: string): string {
+  return hmacHex(secret, `whodis csrf v1\n${purpose}\n${boundTo}`)
+}
+
+/** Checks a submitted CSRF token in constant time. */
+export function csrfValid(secret: string, purpose: CsrfPurpose, boundTo: string, submitted: unknown): boolean {
+  return typeof submitted === 'string' && /^[0-9a-f]{64}$/.test(submitted) && digestsEqual(submitted, csrfToken(secret, purpose, boundTo))
+}

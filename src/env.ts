@@ -42,6 +42,8 @@ export interface Env {
   SMS_PER_NUMBER_DAY?: string
   SMS_PER_APP_MINUTE?: string
   SMS_PER_COUNTRY_MINUTE?: string
+  /** Codes the self-service page (holder verifications) may send per minute, across all numbers. */
+  SMS_HOLDER_PER_MINUTE?: string
   LOOKUPS_PER_APP_MINUTE?: string
   /** Milliseconds between sequencing rounds under load (a round starts at once when idle). */
   LOG_ROUND_MS?: string
@@ -57,10 +59,20 @@ export interface AppIdentity {
   name: string
 }
 
+/** A number's holder, as authenticated from a holder session token. */
+export interface HolderIdentity {
+  /** E.164. */
+  phone: string
+  /** SHA-256 hex of the session token (its KV key and what CSRF tokens are bound to). */
+  tokenHash: string
+  /** Epoch ms. */
+  expiresAt: number
+}
+
 /** Hono's environment type for this Worker. */
 export interface AppEnv {
   Bindings: Env
-  Variables: { requestId: string; log: Logger; app: AppIdentity }
+  Variables: { requestId: string; log: Logger; app: AppIdentity; holder: HolderIdentity }
 }
 
 /** Limits and lifetimes, from `vars` with the defaults below. */
@@ -70,6 +82,7 @@ export interface Limits {
   smsPerNumberDay: number
   smsPerAppMinute: number
   smsPerCountryMinute: number
+  smsHolderPerMinute: number
   lookupsPerAppMinute: number
 }
 
@@ -91,6 +104,7 @@ export function readLimits(env: Env): Limits {
     smsPerNumberDay: positiveInt(env, 'SMS_PER_NUMBER_DAY', 10),
     smsPerAppMinute: positiveInt(env, 'SMS_PER_APP_MINUTE', 600),
     smsPerCountryMinute: positiveInt(env, 'SMS_PER_COUNTRY_MINUTE', 300),
+    smsHolderPerMinute: positiveInt(env, 'SMS_HOLDER_PER_MINUTE', 30),
     lookupsPerAppMinute: positiveInt(env, 'LOOKUPS_PER_APP_MINUTE', 6000),
   }
 }

@@ -5,6 +5,7 @@
  */
 import { createMiddleware } from 'hono/factory'
 import { getTokenApp } from '../adapters/directory-kv.ts'
+import { readHolderSession } from '../adapters/holder-sessions.ts'
 import { digestsEqual, sha256Hex } from '../crypto.ts'
 import { requireSecret, type AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
@@ -33,5 +34,13 @@ export const requireApp = createMiddleware<AppEnv>(async function requireApp(c, 
   const app = await getTokenApp(c.env.DIRECTORY, hash)
   if (!app) throw new ApiError(401, 'unauthorized', 'invalid app token')
   c.set('app', app)
+  await next()
+})
+
+/** Requires a live holder session token (from POST /v1/holder/verifications/:id/check); sets `c.var.holder`. */
+export const requireHolder = createMiddleware<AppEnv>(async function requireHolder(c, next) {
+  const holder = await readHolderSession(c.env.DIRECTORY, bearer(c.req.header('Authorization')), Date.now())
+  if (!holder) throw new ApiError(401, 'unauthorized', 'invalid or expired holder session; verify the number again')
+  c.set('holder', holder)
   await next()
 })

@@ -1,6 +1,6 @@
 /**
  * Per-request context (request id, structured logger, one log line per request) and the body
- * guard (16 KiB limit, JSON only).
+ * guards (16 KiB limit; JSON for the API, URL-encoded forms for the self-service page).
  * @module
  */
 import { bodyLimit } from 'hono/body-limit'
@@ -43,6 +43,16 @@ export const bodyGuard = createMiddleware<AppEnv>(async function bodyGuard(c, ne
   const type = c.req.header('Content-Type')?.split(';')[0]?.trim().toLowerCase()
   if (type !== 'application/json') {
     throw new ApiError(415, 'unsupported_media_type', 'send the request body as Content-Type: application/json')
+  }
+  return limit(c, next)
+})
+
+/** Rejects bodies over {@link MAX_BODY_BYTES} and bodies that are not URL-encoded HTML forms. */
+export const formGuard = createMiddleware<AppEnv>(async function formGuard(c, next) {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
+  const type = c.req.header('Content-Type')?.split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new ApiError(415, 'unsupported_media_type', 'send the form as Content-Type: application/x-www-form-urlencoded')
   }
   return limit(c, next)
 })

@@ -193,7 +193,8 @@ verifications.openapi(
   },
 )
 
-function smsFailure(err: unknown, log: AppEnv['Variables']['log'], tag: string): ApiError {
+/** Maps an SMS provider failure to the error the caller sees (and logs it without the number). */
+export function smsFailure(err: unknown, log: AppEnv['Variables']['log'], tag: string): ApiError {
   if (!(err instanceof SmsError)) throw err
   log.warn('sms_failed', { phoneTag: tag, kind: err.kind, detail: err.message })
   switch (err.kind) {

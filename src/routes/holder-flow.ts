@@ -1,0 +1,150 @@
+/**
+ * The holder flow: a person proves a number on their own behalf (not an app's), gets a short
+ * session, sees every app the number is bound to and every log entry that touches it, and
+ * removes any binding. Shared by the self-service page (`/`, `/me/...`) and the JSON API
+ * (`/v1/holder/...`), so both give the same answers with the same error codes.
+ *
+ * Holder challenges live in the same per-number {@link PhoneChallenge} object as app
+ * challenges, under the reserved app id {@link HOLDER_APP}: they count against the same
+ * per-number hourly and daily send caps, and neither kind can be completed as the other.
+ * @module
+ */
+import { createHolderSession } from '../adapters/holder-sessions.ts'
+import { smsSender } from '../adapters/sms/index.ts'
+import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
+import type { Binding, Change } from '../durable-objects/sequencer.ts'
+import { phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { readLimits, requireSecret, type Env } from '../env.ts'
+import { ApiError, rateLimited } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { parsePhone } from './schemas.ts'
+import { smsFailure } from './verifications.ts'
+
+/**
+ * The pseudo-app id of the operator's own verifications. App ids match /^[a-z0-9.-]{2,64}$/,
+ * so no registered app can ever have this one.
+ */
+export const HOLDER_APP = '_holder'
+/** Limiter key of the global per-minute cap on holder sends. */
+export const HOLDER_SEND_LIMIT_KEY = 'sms-holder'
+/** Most log entries shown to a holder (newest first). */
+export const HOLDER_ENTRIES_SHOWN = 100
+
+// A challenge id is the per-number object's id (64 hex) followed by 128 random bits (32 hex).
+const CHALLENGE_ID = /^[0-9a-f]{96}$/
+
+/** Sends "whodis code: NNNNNN" to the number `input` names, after every send cap allows it. */
+export async function startHolderVerification(
+  env: Env,
+  input: unknown,
+  log: Logger,
+  now = Date.now(),
+): Promise<{ id: string; phone: string; expiresAt: number }> {
+  const phone = parsePhone(input)
+  const secret = requireSecret(env, 'HMAC_SECRET')
+  const limits = readLimits(env)
+  const sms = smsSender(env)
+  const tag = phoneTag(secret, phone.e164).slice(0, 16)
+
+  await takeLimit(env, HOLDER_SEND_LIMIT_KEY, limits.smsHolderPerMinute, 60_000, 'too many codes sent from this page')
+  await takeLimit(
+    env,
+    `sms-cc:${phone.countryCallingCode}`,
+    limits.smsPerCountryMinute,
+    60_000,
+    `too many codes sent to +${phone.countryCallingCode} numbers`,
+  )
+
+  const challenge = phoneChallenge(env, secret, phone.e164)
+  const id = challenge.id.toString() + randomHex(16)
+  const code = newOtpCode()
+  const started = await challenge.start({
+    id,
+    app: HOLDER_APP,
+    phone: phone.e164,
+    publicKey: null,
+    codeMac: otpMac(secret, id, code),
+    now,
+    perHour: limits.smsPerNumberHour,
+    perDay: limits.smsPerNumberDay,
+  })
+  if (!started.ok) {
+    log.warn('sms_capped', { phoneTag: tag, window: started.window, holder: true })
+    throw rateLimited(`too many codes sent to this number in the last ${started.window}`, started.retryAfterMs)
+  }
+  try {
+    await sms.send({ to: phone.e164, body: `whodis code: ${code}` })
+  } catch (err) {
+    await challenge.cancel(id)
+    throw smsFailure(err, log, tag)
+  }
+  log.info('holder_verification_started', { phoneTag: tag, country: phone.countryCallingCode })
+  return { id, phone: phone.e164, expiresAt: started.expiresAt }
+}
+
+/**
+ * Checks a holder code; a right one opens a session. Wrong → `422 wrong_code` with
+ * `attemptsLeft`; expired or exhausted → `410`; unknown (or an app's challenge) → `404`.
+ */
+export async function checkHolderCode(
+  env: Env,
+  id: string,
+  code: string,
+  log: Logger,
+  now = Date.now(),
+): Promise<{ token: string; tokenHash: string; phone: string; expiresAt: number }> {
+  const secret = requireSecret(env, 'HMAC_SECRET')
+  const notFound = new ApiError(404, 'verification_not_found', 'no such verification')
+  if (!CHALLENGE_ID.test(id)) throw notFound
+  if (!/^[0-9]{6}$/.test(code)) throw new ApiError(400, 'invalid_request', 'code must be 6 digits')
+  let objectId: DurableObjectId
+  try {
+    objectId = env.PHONE_CHALLENGE.idFromString(id.slice(0, 64))
+  } catch {
+    throw notFound
+  }
+  const result = await env.PHONE_CHALLENGE.get(objectId).check(id, HOLDER_APP, otpMac(secret, id, code), now)
+  switch (result.status) {
+    case 'not_found':
+      throw notFound
+    case 'expired':
+      throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
+    case 'exhausted':
+      throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
+    case 'wrong':
+      throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
+  }
+  const session = await createHolderSession(env.DIRECTORY, result.phone, now)
+  log.info('holder_session_opened', { phoneTag: phoneTag(secret, result.phone).slice(0, 16) })
+  return { ...session, phone: result.phone }
+}
+
+/** What a holder sees: the number's unexpired bindings (authoritative, sorted by app) and its log entries. */
+export interface HolderOverview {
+  phone: string
+  bindings: Binding[]
+  /** Newest first, at most {@link HOLDER_ENTRIES_SHOWN}. */
+  entries: Change[]
+  /** True when older entries exist beyond those shown. */
+  more: boolean
+}
+
+/** Reads the holder's overview from the Sequencer (the writer, not the eventually consistent projection). */
+export async function holderOverview(env: Env, phone: string, now = Date.now()): Promise<HolderOverview> {
+  const seq = sequencer(env)
+  const [bindings, entries] = await Promise.all([seq.bindingsOf(phone), seq.changesFor(phone, HOLDER_ENTRIES_SHOWN + 1)])
+  return {
+    phone,
+    bindings: bindings.filter((b) => b.expiresAt > now),
+    entries: entries.slice(0, HOLDER_ENTRIES_SHOWN),
+    more: entries.length > HOLDER_ENTRIES_SHOWN,
+  }
+}
+
+/** Removes one binding of the holder's number, logged with reason `holder`; `404 binding_not_found` if there is none. */
+export async function removeHolderBinding(env: Env, phone: string, app: string, log: Logger, now = Date.now()): Promise<{ index: number }> {
+  const removed = await sequencer(env).unbind(phone, app, 'holder', now)
+  if (!removed) throw new ApiError(404, 'binding_not_found', `this number is not bound to ${app}`)
+  log.info('binding_removed_by_holder', { phoneTag: phoneTag(requireSecret(env, 'HMAC_SECRET'), phone).slice(0, 16), index: removed.index })
+  return removed
+}
