@@ -1,0 +1,31 @@
+/**
+ * The README's deploy steps end in `wrangler deploy --env production`; a dry run proves the
+ * production configuration bundles, declares every binding the code uses, and fits Workers'
+ * size limit, without an account or a network.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const out = mkdtempSync(join(tmpdir(), 'whodis-deploy-'))
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+describe('wrangler deploy --dry-run --env production', () => {
+  it('bundles with every binding declared and fits the 3 MiB (compressed) Worker limit', async () => {
+    const { stdout } = await promisify(execFile)('npx', ['wrangler', 'deploy', '--dry-run', '--env', 'production', '--outdir', out], {
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    for (const binding of ['env.SEQUENCER (Sequencer)', 'env.PHONE_CHALLENGE (PhoneChallenge)', 'env.LIMITER (Limiter)', 'env.OUTBOX (DevOutbox)', 'env.DIRECTORY', 'env.LOG (whodis-log)']) {
+      expect(stdout).toContain(binding)
+    }
+    expect(stdout).toContain('env.SMS_PROVIDER ("twilio")')
+    expect(stdout).toContain('--dry-run: exiting now.')
+    const bundle = readFileSync(join(out, 'index.js'))
+    expect(gzipSync(bundle).length).toBeLessThan(3 * 1024 * 1024)
+  })
+})
