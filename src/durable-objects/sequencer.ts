@@ -330,8 +330,10 @@ export class Sequencer extends DurableObject<Env> {
 
   /** Receipts for entries by index, against the latest checkpoint; indexes not yet sequenced are left out. */
   async receipts(indexes: number[]): Promise<EntryReceipt[]> {
-    const note = await this.checkpointNote()
-    const size = this.tree.checkpoint().size
+    // Size and note from one read: a round committing during an await would pair them wrongly.
+    const cp = this.tree.checkpoint()
+    const size = cp.size
+    const note = cp.note ?? (await this.signCommitted(cp.size, cp.root))
     const read = this.tree.reader()
     const out: EntryReceipt[] = []
     for (const index of indexes) {

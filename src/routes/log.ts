@@ -81,7 +81,8 @@ log.openapi(
     summary: 'The signed manifest (whodis.snapshot/v1) of the newest snapshot',
     responses: { 200: text('the manifest note'), ...errors(404) },
   }),
-  async (c) => note(c, LATEST_SNAPSHOT_KEY, 'public, max-age=60'),
+  // No longer-lived than the checkpoint's cache: a mirror must never see a snapshot newer than the checkpoint.
+  async (c) => note(c, LATEST_SNAPSHOT_KEY, 'public, max-age=2'),
 )
 
 log.openapi(

@@ -1,0 +1,168 @@
+/**
+ * Folding log entries over the store without touching it: {@link FoldSession} runs the
+ * directory's own {@link DirectoryState} over a {@link RecordTable} that reads the committed
+ * state (the store, or a snapshot's sorted records before it is stored) through an in-memory
+ * overlay. The overlay becomes the store commit's change list; a refused entry simply drops it.
+ *
+ * App binding counts (which the fold needs only to check an `app-revoke`) are not kept by the
+ * store; the session tracks them as deltas and counts them exactly, once, when a revoke arrives.
+ * @module
+ */
+import { decodeEntry, EntryError, type LogEntry, type Subject } from '../../src/protocol/entry.ts'
+import { DirectoryState, FoldError, type RecordTable, type StateApp, type StateBinding } from '../../src/protocol/state.ts'
+import type { SnapshotRecord } from '../../src/protocol/snapshot.ts'
+import type { AppInfo, MirrorStore, ReadonlyIndex, SubjectChange } from './store/index.ts'
+
+/** The committed records a session reads through. */
+export interface BaseRecords {
+  get(subject: Subject): readonly StateBinding[] | undefined
+  readonly size: number
+  /** Calls `fn` with every record's app nums (for exact binding counts). */
+  forEachApps(fn: (subject: Subject, apps: number[]) => void): void
+}
+
+/** A store index (the committed state, or one being rebuilt) as a {@link BaseRecords}. */
+export function indexBase(index: ReadonlyIndex): BaseRecords {
+  return {
+    get: (subject) => index.get(subject),
+    get size() {
+      return index.size
+    },
+    forEachApps(fn) {
+      index.forEach((subject, slot) => {
+        const first = index.first(slot)
+        const apps: number[] = []
+        for (let p = first; p < first + index.count(slot); p++) apps.push(index.app(p))
+        fn(subject, apps)
+      })
+    },
+  }
+}
+
+/** The store's committed state as a {@link BaseRecords}. */
+export function storeBase(store: MirrorStore): BaseRecords {
+  return indexBase(store.index)
+}
+
+/** Records sorted by subject (a decoded snapshot) as a {@link BaseRecords}, by binary search. */
+export function sortedBase(records: readonly SnapshotRecord[]): BaseRecords {
+  return {
+    get(subject) {
+      let lo = 0
+      let hi = records.length - 1
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1
+        const s = records[mid]!.subject
+        if (s === subject) return records[mid]!.bindings
+        if (s < subject) lo = mid + 1
+        else hi = mid - 1
+      }
+      return undefined
+    },
+    size: records.length,
+    forEachApps(fn) {
+      for (const r of records) fn(r.subject, r.bindings.map((b) => b.app))
+    },
+  }
+}
+
+/** A {@link RecordTable}: reads through to a base, writes to an overlay. */
+export class OverlayTable implements RecordTable {
+  readonly overlay = new Map<Subject, StateBinding[]>()
+  #sizeDelta = 0
+
+  constructor(public base: BaseRecords) {}
+
+  get(subject: Subject): readonly StateBinding[] | undefined {
+    const o = this.overlay.get(subject)
+    if (o) return o.length > 0 ? o : undefined
+    return this.base.get(subject)
+  }
+
+  set(subject: Subject, bindings: StateBinding[]): void {
+    const had = (this.get(subject)?.length ?? 0) > 0
+    this.overlay.set(subject, bindings)
+    this.#sizeDelta += (bindings.length > 0 ? 1 : 0) - (had ? 1 : 0)
+  }
+
+  get size(): number {
+    return this.base.size + this.#sizeDelta
+  }
+
+  /** The overlay as store changes (empty bindings delete), then cleared; `base` should now hold them. */
+  take(nextBase: BaseRecords): SubjectChange[] {
+    const changes: SubjectChange[] = []
+    for (const [subject, bindings] of this.overlay) changes.push({ subject, bindings: bindings.map(copyBinding) })
+    this.overlay.clear()
+    this.#sizeDelta = 0
+    this.base = nextBase
+    return changes
+  }
+}
+
+/** Folds raw entries over committed state; see the module comment. */
+export class FoldSession {
+  readonly table: OverlayTable
+  readonly state: DirectoryState
+  #exactCounts = false
+
+  /** A session at tree size `size` over `base`, with the committed app table `apps`. */
+  constructor(base: BaseRecords, apps: readonly AppInfo[], size: number) {
+    this.table = new OverlayTable(base)
+    const appMap = new Map<number, StateApp>(apps.map((a) => [a.num, { num: a.num, id: a.id, revoked: a.revoked, bindings: 0 }]))
+    this.state = new DirectoryState(this.table, appMap, size)
+  }
+
+  /** Log size after the entries applied so far. */
+  get size(): number {
+    return this.state.size
+  }
+
+  /**
+   * Decodes and applies entry `index`. Throws {@link FoldError} when the entry does not decode
+   * or breaks a rule; the session must then be discarded.
+   */
+  apply(bytes: Uint8Array, index: number): LogEntry {
+    let entry: LogEntry
+    try {
+      entry = decodeEntry(bytes)
+    } catch (err) {
+      if (err instanceof EntryError) throw new FoldError(index, `undecodable entry: ${err.message}`)
+      throw err
+    }
+    if (entry.kind === 'app-revoke' && !this.#exactCounts) this.#countBindings()
+    this.state.apply(entry, index)
+    return entry
+  }
+
+  /** The app table now. */
+  apps(): AppInfo[] {
+    return [...this.state.apps.values()].sort((a, b) => a.num - b.num).map((a) => ({ num: a.num, id: a.id, revoked: a.revoked }))
+  }
+
+  /** Hands the overlay over as store changes; `nextBase` must read the state they were committed to. */
+  takeChanges(nextBase: BaseRecords): SubjectChange[] {
+    return this.table.take(nextBase)
+  }
+
+  // Exact per-app binding counts of the current (base + overlay) state.
+  #countBindings(): void {
+    const counts = new Map<number, number>()
+    const add = (apps: readonly number[]) => {
+      for (const app of apps) counts.set(app, (counts.get(app) ?? 0) + 1)
+    }
+    const overlay = this.table.overlay
+    this.table.base.forEachApps((subject, apps) => {
+      if (!overlay.has(subject)) add(apps)
+    })
+    for (const bindings of overlay.values()) add(bindings.map((b) => b.app))
+    for (const app of this.state.apps.values()) app.bindings = counts.get(app.num) ?? 0
+    this.#exactCounts = true
+  }
+}
+
+function copyBinding(b: StateBinding): StateBinding {
+  const out: StateBinding = { app: b.app, index: b.index, verifiedAt: b.verifiedAt, ttlDays: b.ttlDays }
+  if (b.keyFingerprint) out.keyFingerprint = b.keyFingerprint
+  return out
+}

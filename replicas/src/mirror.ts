@@ -1,0 +1,412 @@
+/**
+ * The mirror an app embeds: {@link openMirror} opens a data directory (the store plus the
+ * Merkle hashes), and the returned {@link Mirror} answers lookups from the committed state,
+ * with or without proofs, and syncs from the directory one verified step at a time.
+ * @module
+ */
+import { join } from 'node:path'
+import { subjectOf } from '../../src/protocol/entry.ts'
+import { lookupBody, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
+import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
+import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
+import { normalizePhone } from '../../src/protocol/phone.ts'
+import { expiresAt } from '../../src/protocol/state.ts'
+import { toBase64 } from '../../src/protocol/bytes.ts'
+import { asMirrorError, MirrorError } from './errors.ts'
+import { HashFile } from './hashes.ts'
+import type { HttpOptions, RetryPolicy } from './http.ts'
+import { LogClient } from './log-client.ts'
+import { silentLogger, type Logger } from './logger.ts'
+import { checkPeers, type PeerReport } from './peers.ts'
+import { proveBinding } from './proofs.ts'
+import { openStore, type MirrorStore } from './store/index.ts'
+import { syncStep, type CommitEvent, type SyncResult } from './sync.ts'
+import { parseLogKey, verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
+import { verifyHeld, type VerifyReport } from './verify.ts'
+import { sameBytes } from './verify-range.ts'
+
+/** Options of {@link openMirror}. Only `sync` and peer checks need the directory. */
+export interface MirrorOptions {
+  /** The directory's base URL (default: the one pinned at the first sync). */
+  directory?: string
+  /** An app token: entry bundles and snapshot data need one. */
+  token?: string
+  /** The log verifier key to pin (default: the directory's `/.well-known/whodis`); must equal a pinned one. */
+  logKey?: string
+  /** Entries per store commit when catching up (default 65,536). */
+  chunkEntries?: number
+  /** Bootstrap an empty store from the newest snapshot (default true); false replays from entry 0. */
+  snapshots?: boolean
+  /** Largest decompressed snapshot accepted (default 2 GiB). */
+  maxSnapshotBytes?: number
+  /** HTTP retries and timeouts. */
+  retry?: Partial<RetryPolicy>
+  /** The fetch implementation (default: the global one). */
+  fetch?: typeof fetch
+  logger?: Logger
+  /** The clock for expiry, in ms (default Date.now). */
+  now?: () => number
+}
+
+/** Counters a server or monitor reads. */
+export interface MirrorStatus {
+  treeSize: number
+  checkpointSize: number
+  /** Largest verified tree size seen at the directory. */
+  directorySize: number
+  /** When a sync last proved the held checkpoint current (ms), null before the first. */
+  lastVerifiedAt: number | null
+  syncs: number
+  syncErrors: number
+  lastError: { code: string; message: string; at: number } | null
+}
+
+/** See the module comment; create with {@link openMirror}. */
+export class Mirror {
+  readonly dir: string
+  #store: MirrorStore
+  #hashes: HashFile
+  #options: MirrorOptions
+  #logger: Logger
+  #now: () => number
+  #key: NoteVerifierKey | null
+  #keyText: string | null
+  #keyChecked = false
+  #held: VerifiedCheckpoint | null
+  #client: LogClient | null = null
+  #names: { size: number; checkpoint: string; byNum: Map<number, string> } | null = null
+  #running: Promise<unknown> = Promise.resolve()
+  #listeners = new Set<(event: CommitEvent) => void>()
+  #closed = false
+  #status: MirrorStatus
+
+  /** @internal Use {@link openMirror}. */
+  constructor(dir: string, store: MirrorStore, hashes: HashFile, held: VerifiedCheckpoint | null, key: NoteVerifierKey | null, options: MirrorOptions) {
+    this.dir = dir
+    this.#store = store
+    this.#hashes = hashes
+    this.#held = held
+    this.#key = key
+    this.#keyText = store.pinned?.logKey ?? null
+    this.#options = options
+    this.#logger = options.logger ?? silentLogger
+    this.#now = options.now ?? Date.now
+    this.#status = {
+      treeSize: store.treeSize,
+      checkpointSize: held?.size ?? 0,
+      directorySize: held?.size ?? 0,
+      lastVerifiedAt: null,
+      syncs: 0,
+      syncErrors: 0,
+      lastError: null,
+    }
+  }
+
+  /** The held signed checkpoint (note and parsed fields), or null before the first sync. */
+  get checkpoint(): VerifiedCheckpoint | null {
+    return this.#held
+  }
+
+  /** Tree size of the applied state (equal to the checkpoint's except while catching up). */
+  get treeSize(): number {
+    return this.#store.treeSize
+  }
+
+  /** The pinned log verifier key, or null before the first sync stored anything. */
+  get logKey(): string | null {
+    return this.#store.pinned?.logKey ?? null
+  }
+
+  /** Sync and error counters. */
+  get status(): MirrorStatus {
+    return { ...this.#status, treeSize: this.#store.treeSize, checkpointSize: this.#held?.size ?? 0 }
+  }
+
+  /** Records (numbers) in the applied state. */
+  get records(): number {
+    return this.#store.index.size
+  }
+
+  /** The id of app `num`, if registered. */
+  appId(num: number): string | undefined {
+    return this.#appNames().get(num)
+  }
+
+  /** The num of app `id`, if registered. */
+  appNum(id: string): number | undefined {
+    for (const [num, name] of this.#appNames()) if (name === id) return num
+    return undefined
+  }
+
+  /**
+   * The directory's answer for `phone` from the applied state: `{phone, apps}` as
+   * `GET /v1/numbers/:phone` returns it, or null (the directory's 404). Throws
+   * InvalidPhoneError for input that is not a valid number.
+   */
+  lookup(phone: string): LookupBody | null {
+    const e164 = normalizePhone(phone).e164
+    return lookupBody(e164, this.#bindings(e164, false), this.#now() / 1000)
+  }
+
+  /**
+   * Like {@link lookup}, with each binding's index, entry and receipt (C2SP tlog-proof against
+   * the held checkpoint), as `?proof=1` answers; computed locally, nothing is fetched. Throws
+   * MirrorError `no_data` before the first sync, `proof_unavailable` while hashes are rebuilt.
+   */
+  lookupWithProof(phone: string): LookupBody | null {
+    const e164 = normalizePhone(phone).e164
+    return lookupBody(e164, this.#bindings(e164, true), this.#now() / 1000)
+  }
+
+  /** One verified sync step (see sync.ts). Concurrent calls run one after another. */
+  sync(): Promise<SyncResult> {
+    return this.#exclusive(async () => {
+      try {
+        const result = await this.#sync()
+        this.#status.syncs++
+        this.#status.lastVerifiedAt = this.#now()
+        this.#status.directorySize = Math.max(this.#status.directorySize, result.checkpointSize)
+        return result
+      } catch (err) {
+        const e = asMirrorError(err)
+        this.#status.syncErrors++
+        this.#status.lastError = { code: e.code, message: e.message, at: this.#now() }
+        throw e
+      }
+    })
+  }
+
+  /** Cross-checks the checkpoints peer mirrors serve against the held one; throws `fork` on an inconsistent pair. */
+  checkPeers(urls: readonly string[]): Promise<PeerReport[]> {
+    return this.#exclusive(async () => {
+      if (!this.#held || !this.#key || !this.#keyText) return urls.map((url) => ({ url, status: 'undecided' as const, error: 'nothing held yet' }))
+      if (this.#hashes.validCount < storedHashCount(this.#held.size)) {
+        return urls.map((url) => ({ url, status: 'undecided' as const, error: 'the local Merkle hashes are being rebuilt' }))
+      }
+      const client = this.#options.directory || this.#store.pinned ? this.#logClient() : null
+      return checkPeers({ dir: this.dir, key: this.#key, keyText: this.#keyText, hashes: this.#hashes, held: this.#held, client, http: this.#http() }, urls)
+    })
+  }
+
+  /** Replays and checks everything held against the held checkpoint (no network). */
+  verify(): Promise<VerifyReport> {
+    return this.#exclusive(async () => verifyHeld(this.#store, this.#hashes, this.#held, this.#logger))
+  }
+
+  /** Calls `listener` after every commit, with the entries it applied; returns an unsubscribe function. */
+  onCommit(listener: (event: CommitEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** The raw entries held (those since the last bootstrap), with their log indexes. */
+  *heldEntries(): Generator<{ index: number; bytes: Uint8Array }> {
+    for (const batch of this.#store.entryBatches()) {
+      const first = batch.treeSize - batch.entries.length
+      for (let i = 0; i < batch.entries.length; i++) yield { index: first + i, bytes: batch.entries[i]! }
+    }
+  }
+
+  /** Log index of the first held entry (the snapshot's size after a snapshot bootstrap). */
+  get heldEntriesFrom(): number {
+    return this.#store.entriesFrom
+  }
+
+  /** Waits for a running sync, then closes the store and releases its lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#running.catch(() => {})
+    this.#hashes.close()
+    await this.#store.close()
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#running.then(() => {
+      if (this.#closed) throw new MirrorError('usage', 'the mirror is closed')
+      return fn()
+    })
+    this.#running = run.catch(() => {})
+    return run
+  }
+
+  async #sync(): Promise<SyncResult> {
+    const client = this.#logClient()
+    if (!this.#store.pinned) {
+      // Until something is stored, the key is derived (and checked) afresh on every attempt.
+      this.#key = null
+      this.#keyText = null
+    }
+    const key = await this.#ensureKey(client)
+    const keyText = this.#keyText!
+    const result = await syncStep({
+      dir: this.dir,
+      store: this.#store,
+      hashes: this.#hashes,
+      key,
+      keyText,
+      client,
+      logger: this.#logger,
+      chunkEntries: this.#options.chunkEntries ?? 65_536,
+      useSnapshots: this.#options.snapshots ?? true,
+      maxSnapshotBytes: this.#options.maxSnapshotBytes ?? 2 ** 31,
+      held: () => this.#held,
+      beforeWrite: () => this.#pin(client, keyText),
+      committed: (event) => {
+        this.#held = event.checkpoint
+        for (const listener of this.#listeners) {
+          try {
+            listener(event)
+          } catch (err) {
+            this.#logger.error('listener_failed', { error: String(err) })
+          }
+        }
+      },
+    })
+    if (result.status !== 'up-to-date') this.#logger.info('synced', { ...result })
+    if (this.#store.stats().shouldCompact) {
+      // The journal has grown past its share of the base: rewrite the base (lookups continue).
+      const started = this.#now()
+      await this.#store.compact()
+      this.#logger.info('compacted', { treeSize: this.#store.treeSize, ms: this.#now() - started })
+    }
+    return result
+  }
+
+  /**
+   * The key to verify with. On the first sync it comes from `logKey` or the directory's
+   * `/.well-known/whodis` (which must agree), and is pinned just before the first store write,
+   * so a refused first sync pins nothing. Afterwards the directory must still advertise it.
+   */
+  async #ensureKey(client: LogClient): Promise<NoteVerifierKey> {
+    const wanted = this.#options.logKey?.trim()
+    if (this.#key && this.#keyText) {
+      if (!this.#keyChecked) {
+        const advertised = (await client.wellKnown()).logKey.trim()
+        if (advertised !== this.#keyText) {
+          throw new MirrorError(
+            'key_mismatch',
+            `${client.url} now advertises log key ${advertised}, but this mirror is pinned to ${this.#keyText}; refusing (a new key needs a new data directory)`,
+          )
+        }
+        this.#keyChecked = true
+      }
+      return this.#key
+    }
+    const advertised = (await client.wellKnown()).logKey.trim()
+    if (wanted && wanted !== advertised) {
+      throw new MirrorError('key_mismatch', `${client.url} advertises log key ${advertised}, not the expected ${wanted}`)
+    }
+    const keyText = wanted ?? advertised
+    const key = parseLogKey(keyText, wanted ? '--log-key' : `${client.url}/.well-known/whodis`)
+    this.#key = key
+    this.#keyText = keyText
+    this.#keyChecked = true
+    return key
+  }
+
+  /** Pins the key in use, once, before the store is first written. */
+  async #pin(client: LogClient, logKey: string): Promise<void> {
+    if (this.#store.pinned) return
+    await this.#store.pin({ logKey, directoryUrl: client.url })
+    this.#logger.info('pinned', { logKey, directory: client.url })
+  }
+
+  #logClient(): LogClient {
+    if (this.#client) return this.#client
+    const url = this.#options.directory ?? this.#store.pinned?.directoryUrl
+    if (!url) throw new MirrorError('usage', 'no directory to sync from: pass --directory (or WHODIS_DIRECTORY)')
+    this.#client = new LogClient(url, this.#http())
+    return this.#client
+  }
+
+  #http(): HttpOptions {
+    return {
+      ...(this.#options.token ? { token: this.#options.token } : {}),
+      ...(this.#options.retry ? { retry: this.#options.retry } : {}),
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      onRetry: (info) => this.#logger.warn('retry', info),
+    }
+  }
+
+  #appNames(): Map<number, string> {
+    const store = this.#store
+    if (!this.#names || this.#names.size !== store.treeSize || this.#names.checkpoint !== store.checkpoint) {
+      this.#names = { size: store.treeSize, checkpoint: store.checkpoint, byNum: new Map(store.apps.map((a) => [a.num, a.id])) }
+    }
+    return this.#names.byNum
+  }
+
+  #bindings(e164: string, withProof: boolean): LookupBinding[] {
+    if (this.#closed) throw new MirrorError('usage', 'the mirror is closed')
+    const subject = subjectOf(e164)
+    const bindings = this.#store.get(subject) ?? []
+    if (bindings.length === 0) return []
+    const names = this.#appNames()
+    const held = this.#held
+    if (withProof) {
+      if (!held) throw new MirrorError('no_data', 'no verified checkpoint is held yet: sync first')
+      if (this.#hashes.validCount < storedHashCount(held.size)) {
+        throw new MirrorError('proof_unavailable', 'the local Merkle hashes are incomplete; the next sync rebuilds them')
+      }
+    }
+    const nowSeconds = this.#now() / 1000
+    return bindings.map((b) => {
+      const out: LookupBinding = { app: names.get(b.app) ?? `app-${b.app}`, verifiedAt: b.verifiedAt, expiresAt: expiresAt(b) }
+      if (withProof && out.expiresAt > nowSeconds) {
+        const proof = proveBinding(subject, b, held!, this.#hashes)
+        out.proof = { index: proof.index, entry: toBase64(proof.entry), receipt: proof.receipt }
+      }
+      return out
+    })
+  }
+}
+
+/**
+ * Opens the mirror in `dir` (created if missing): takes the store's lock, checks the held
+ * checkpoint's signature with the pinned key and that the Merkle hashes match the stored edge.
+ */
+export async function openMirror(dir: string, options: MirrorOptions = {}): Promise<Mirror> {
+  let store: MirrorStore
+  try {
+    store = await openStore(dir)
+  } catch (err) {
+    throw asMirrorError(err)
+  }
+  let hashes: HashFile | null = null
+  try {
+    const pinned = store.pinned
+    const wanted = options.logKey?.trim()
+    if (wanted && pinned && wanted !== pinned.logKey) {
+      throw new MirrorError('key_mismatch', `${dir} is pinned to log key ${pinned.logKey}, not ${wanted}`)
+    }
+    const key = pinned ? parseLogKey(pinned.logKey, `${dir}/HEAD`) : null
+    let held: VerifiedCheckpoint | null = null
+    if (store.checkpoint) {
+      if (!key) throw new MirrorError('store', `${dir} holds a checkpoint but no pinned key: the store is corrupt`)
+      try {
+        held = await verifyCheckpoint(store.checkpoint, key, `${dir}/HEAD`)
+      } catch (err) {
+        throw new MirrorError('store', `the held checkpoint does not verify with the pinned key (${asMirrorError(err).message}): the store was altered`)
+      }
+      if (held.size < store.treeSize) throw new MirrorError('store', `the store is at tree size ${store.treeSize}, past its checkpoint ${held.size}`)
+    } else if (store.treeSize !== 0) {
+      throw new MirrorError('store', `${dir} is at tree size ${store.treeSize} without a checkpoint`)
+    }
+    hashes = HashFile.open(join(dir, 'hashes.bin'), storedHashCount(held?.size ?? 0))
+    if (held && hashes.validCount === storedHashCount(held.size)) {
+      const fromHashes = RightEdge.fromStoredHashes(store.treeSize, hashes.reader)
+      const stored = new RightEdge(store.treeSize, store.rightEdge)
+      if (!sameBytes(fromHashes.root(), stored.root())) {
+        throw new MirrorError('store', `hashes.bin and the store disagree at tree size ${store.treeSize}: the data directory is corrupt`)
+      }
+    } else if (held) {
+      ;(options.logger ?? silentLogger).warn('hashes_incomplete', { dir, held: held.size, note: 'proofs are unavailable until the next sync rebuilds hashes.bin' })
+    }
+    return new Mirror(dir, store, hashes, held, key, options)
+  } catch (err) {
+    hashes?.close()
+    await store.close()
+    throw asMirrorError(err)
+  }
+}

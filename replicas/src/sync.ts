@@ -1,0 +1,354 @@
+/**
+ * One verified sync step: from what the store holds to the directory's latest checkpoint.
+ *
+ * 1. Fetch the checkpoint and open it with the pinned key (origin = key name).
+ * 2. Compare it with the held one: smaller and consistent with the held hashes is a rollback,
+ *    smaller or same-size and inconsistent is a fork; same is "up to date".
+ * 3. Pass one ({@link verifyRange}): fetch the entry bundles from the applied size to the new
+ *    size, hash them into a copy of the held right edge, require the root to equal the held
+ *    checkpoint's where the range crosses it and the new checkpoint's at its end. The new
+ *    Merkle hashes are written (and fsynced) past the verified end of hashes.bin.
+ * 4. Pass two: fold the verified entries with the directory's own fold, chunk by chunk, and
+ *    commit each chunk atomically with the new checkpoint, the edge at the chunk's end and the
+ *    raw entries. Only committed state is ever served.
+ *
+ * Intermediate sizes have no signed checkpoint, so nothing is committed until the whole range
+ * has passed the root check; a chunk is then committed as "applied through N, proven through
+ * the new checkpoint". A crash between chunks leaves such a state, which is a verified prefix;
+ * the next step resumes it (and re-checks the held root on the way). An entry the fold refuses
+ * in the first chunk leaves the store untouched; in a later chunk of a long range, the earlier
+ * chunks stay committed (they are proven and well-formed) and nothing at or past the bad entry
+ * is ever applied. See docs/mirror.md.
+ *
+ * The first sync of an empty store bootstraps from the newest signed snapshot when there is one
+ * (see snapshot.ts), else replays from entry 0.
+ * @module
+ */
+import { join } from 'node:path'
+import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
+import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
+import { FoldError } from '../../src/protocol/state.ts'
+import { checkLargerTree, checkSmallerTree, forkRefusal, type SignedTree } from './consistency.ts'
+import { MirrorError } from './errors.ts'
+import { writeEvidence } from './evidence.ts'
+import { FoldSession, sortedBase, storeBase, type BaseRecords } from './fold.ts'
+import type { HashFile } from './hashes.ts'
+import type { LogClient } from './log-client.ts'
+import type { Logger } from './logger.ts'
+import { leafReader, receiptFor } from './proofs.ts'
+import { checkSnapshotBindings, fetchSnapshot, hashesFromTiles } from './snapshot.ts'
+import { FileSpool, MemorySpool } from './spool.ts'
+import type { AppInfo, MirrorStore, SubjectRecord } from './store/index.ts'
+import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
+import { RootMismatch, sameBytes, verifyRange, type RangeTarget } from './verify-range.ts'
+
+/** A committed batch of entries, as listeners see it. */
+export interface CommitEvent {
+  /** Log index of `entries[0]`. */
+  from: number
+  /** Tree size after the batch. */
+  to: number
+  entries: Uint8Array[]
+  checkpoint: VerifiedCheckpoint
+}
+
+/** What one sync step did. */
+export interface SyncResult {
+  /** `up-to-date`: nothing new; `applied`: entries applied; `bootstrapped`: started from a snapshot. */
+  status: 'up-to-date' | 'applied' | 'bootstrapped'
+  /** Applied tree size before and after. */
+  from: number
+  treeSize: number
+  /** Size of the checkpoint now held. */
+  checkpointSize: number
+  /** Entries folded in this step. */
+  applied: number
+  /** Tree size of the snapshot bootstrapped from, if any. */
+  snapshotSize?: number
+}
+
+/** What a sync step works with. */
+export interface SyncContext {
+  dir: string
+  store: MirrorStore
+  hashes: HashFile
+  key: NoteVerifierKey
+  keyText: string
+  client: LogClient
+  logger: Logger
+  chunkEntries: number
+  useSnapshots: boolean
+  maxSnapshotBytes: number
+  /** The held verified checkpoint. */
+  held(): VerifiedCheckpoint | null
+  /** Called once before the first store write of a step (the mirror pins its key there). */
+  beforeWrite(): Promise<void>
+  /** Called after each commit, before the next one starts. */
+  committed(event: CommitEvent): void
+}
+
+/** Runs one sync step; see the module comment. Throws a MirrorError refusal, changing nothing stored. */
+export async function syncStep(ctx: SyncContext): Promise<SyncResult> {
+  const { client, key, store, hashes } = ctx
+  const source = `${client.url}/log/checkpoint`
+  const served = await verifyCheckpoint(await client.checkpoint(), key, source)
+  const held = ctx.held()
+  const from = store.treeSize
+
+  if (!held) {
+    if (from !== 0) throw new MirrorError('store', `the store holds tree size ${from} but no checkpoint`)
+    return bootstrap(ctx, served)
+  }
+  // The comparisons below read the held Merkle hashes: make sure they are all there.
+  await repairHashes(ctx, held)
+  const heldTree: SignedTree = { source: 'the held checkpoint', ...held }
+  const servedTree: SignedTree = { source, ...served }
+  if (served.size <= held.size) {
+    const verdict = checkSmallerTree(heldTree, servedTree, hashes)
+    if (!verdict.consistent) throw forkRefusal(ctx.dir, ctx.keyText, verdict.evidence)
+    if (served.size < held.size) {
+      throw new MirrorError('rollback', `${source} serves tree size ${served.size}, smaller than the held ${held.size}: refusing to roll back`, {
+        servedSize: served.size,
+        heldSize: held.size,
+      })
+    }
+  }
+  if (served.size === held.size && from === held.size) {
+    return { status: 'up-to-date', from, treeSize: from, checkpointSize: held.size, applied: 0 }
+  }
+  // Resuming an interrupted apply keeps the held checkpoint; otherwise move to the served one.
+  const target = served.size === held.size ? held : served
+  const targets: RangeTarget[] = []
+  if (held.size > from && held.size < target.size) targets.push({ size: held.size, rootHash: held.rootHash, what: 'the held checkpoint' })
+  targets.push({ size: target.size, rootHash: target.rootHash, what: `the checkpoint from ${source}` })
+  const applied = await applyRange(ctx, {
+    from,
+    edge: new RightEdge(from, store.rightEdge),
+    targets,
+    checkpoint: target,
+    base: storeBase(store),
+    apps: store.apps,
+    older: target === held ? null : heldTree,
+    servedSource: source,
+  })
+  return { status: 'applied', from, treeSize: store.treeSize, checkpointSize: target.size, applied }
+}
+
+/** The first sync: from the newest snapshot when there is one, else from entry 0. */
+async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<SyncResult> {
+  const { client, key, hashes, logger } = ctx
+  const source = `${client.url}/log/checkpoint`
+  const snapshot = ctx.useSnapshots ? await fetchSnapshot(client, key, ctx.maxSnapshotBytes) : null
+  // The checkpoint is cached for seconds, the snapshot manifest for a minute: a fresh snapshot
+  // can be ahead of a cached checkpoint. Look again a few times before calling it a rollback.
+  for (let attempt = 0; snapshot && snapshot.manifest.treeSize > served.size && attempt < 3; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, client.http.policy.baseDelayMs * 4 * 2 ** attempt))
+    served = await verifyCheckpoint(await client.checkpoint(), key, source)
+  }
+  if (snapshot && snapshot.manifest.treeSize > served.size) {
+    throw new MirrorError(
+      'rollback',
+      `${source} serves tree size ${served.size}, older than the signed snapshot at ${snapshot.manifest.treeSize}: refusing to roll back`,
+    )
+  }
+  hashes.reset()
+  if (!snapshot) {
+    logger.info('bootstrap', { from: 0, to: served.size, snapshot: false })
+    const applied = await applyRange(ctx, {
+      from: 0,
+      edge: new RightEdge(),
+      targets: [{ size: served.size, rootHash: served.rootHash, what: `the checkpoint from ${source}` }],
+      checkpoint: served,
+      base: storeBase(ctx.store),
+      apps: [],
+      older: null,
+      servedSource: source,
+    })
+    return { status: 'applied', from: 0, treeSize: ctx.store.treeSize, checkpointSize: served.size, applied }
+  }
+
+  const { manifest, content, edge } = snapshot
+  logger.info('bootstrap', { from: 0, snapshot: manifest.treeSize, records: manifest.records, to: served.size })
+  try {
+    const progress = logger.progress('hash tiles', manifest.treeSize, 'hashes')
+    try {
+      await hashesFromTiles(client, manifest.treeSize, manifest.rootHash, hashes, progress)
+    } finally {
+      progress.end()
+    }
+    checkSnapshotBindings(content, leafReader(hashes, hashes.writtenCount))
+  } catch (err) {
+    hashes.discardUnverified()
+    throw err
+  }
+  const applied = await applyRange(ctx, {
+    from: manifest.treeSize,
+    edge,
+    targets: [{ size: served.size, rootHash: served.rootHash, what: `the checkpoint from ${source}` }],
+    checkpoint: served,
+    base: sortedBase(content.records),
+    apps: content.apps,
+    older: { source: `${client.url}/log/snapshot/latest`, note: manifest.note, size: manifest.treeSize, rootHash: manifest.rootHash },
+    servedSource: source,
+    bootstrap: { records: content.records, apps: content.apps, edge },
+  })
+  return {
+    status: 'bootstrapped',
+    from: 0,
+    treeSize: ctx.store.treeSize,
+    checkpointSize: served.size,
+    applied,
+    snapshotSize: manifest.treeSize,
+  }
+}
+
+/** Rebuilds hashes.bin from tiles when it lacks part of the held tree (e.g. deleted by hand). */
+async function repairHashes(ctx: SyncContext, held: VerifiedCheckpoint): Promise<void> {
+  if (ctx.hashes.validCount >= storedHashCount(held.size)) return
+  ctx.logger.warn('hashes_rebuild', { reason: 'hashes.bin is shorter than the held tree', size: held.size })
+  ctx.hashes.reset()
+  const progress = ctx.logger.progress('hash tiles', held.size, 'hashes')
+  try {
+    await hashesFromTiles(ctx.client, held.size, held.rootHash, ctx.hashes, progress)
+    const logEdge = RightEdge.fromStoredHashes(ctx.store.treeSize, ctx.hashes.reader)
+    if (!sameBytes(logEdge.root(), new RightEdge(ctx.store.treeSize, ctx.store.rightEdge).root())) {
+      throw new MirrorError('store', 'the stored right edge does not match the log at the applied size: the store is corrupt')
+    }
+    ctx.hashes.sync()
+    ctx.hashes.markValid(storedHashCount(held.size))
+  } catch (err) {
+    ctx.hashes.discardUnverified()
+    throw err
+  } finally {
+    progress.end()
+  }
+}
+
+interface RangePlan {
+  from: number
+  edge: RightEdge
+  targets: RangeTarget[]
+  /** The checkpoint the range ends at, committed with every chunk. */
+  checkpoint: VerifiedCheckpoint
+  /** Committed records before the range. */
+  base: BaseRecords
+  apps: readonly AppInfo[]
+  /** The signed tree the range must extend (for telling a fork from garbage), if any. */
+  older: SignedTree | null
+  servedSource: string
+  /** Store the snapshot first (with the first chunk). */
+  bootstrap?: { records: SubjectRecord[]; apps: AppInfo[]; edge: RightEdge }
+}
+
+/** Verifies then applies [from, checkpoint.size); returns the entries applied. */
+async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
+  const { store, hashes, logger } = ctx
+  const to = plan.checkpoint.size
+  const spool = to - plan.from <= ctx.chunkEntries ? new MemorySpool() : new FileSpool(join(ctx.dir, 'sync-spool.bin'))
+  let committed = false
+  try {
+    const progress = logger.progress('verify', to - plan.from, 'entries')
+    let range
+    try {
+      range = await verifyRange({ client: ctx.client, from: plan.from, edge: plan.edge, targets: plan.targets, hashes, chunkEntries: ctx.chunkEntries, spool, progress })
+    } catch (err) {
+      if (err instanceof RootMismatch) throw await explainMismatch(ctx, plan, err)
+      throw err
+    } finally {
+      progress.end()
+    }
+    hashes.sync()
+
+    const session = new FoldSession(plan.base, plan.apps, plan.from)
+    const entries = spool.entries()
+    const applying = logger.progress('apply', to - plan.from, 'entries')
+    try {
+      for (const chunk of range.chunks) {
+        const batch: Uint8Array[] = []
+        for (let index = session.size; index < chunk.end; index++) {
+          const next = entries.next()
+          if (next.done) throw new MirrorError('internal', `spool ended at entry ${index}`)
+          try {
+            session.apply(next.value, index)
+          } catch (err) {
+            if (err instanceof FoldError) throw entryRefusal(ctx, plan.checkpoint, index, next.value, err)
+            throw err
+          }
+          batch.push(next.value)
+        }
+        if (!committed) await ctx.beforeWrite()
+        if (!committed && plan.bootstrap) {
+          const b = plan.bootstrap
+          await store.bootstrap(b.records, { treeSize: plan.from, checkpoint: plan.checkpoint.note, rightEdge: b.edge.hashes, apps: b.apps })
+          committed = true
+          hashes.markValid(storedHashCount(to))
+          ctx.committed({ from: plan.from, to: plan.from, entries: [], checkpoint: plan.checkpoint })
+          if (chunk.end === plan.from) break
+        }
+        const changes = session.takeChanges(storeBase(store))
+        await store.commit(changes, { treeSize: chunk.end, checkpoint: plan.checkpoint.note, rightEdge: chunk.edge.hashes, apps: session.apps(), entries: batch })
+        if (!committed) hashes.markValid(storedHashCount(to))
+        committed = true
+        ctx.committed({ from: chunk.end - batch.length, to: chunk.end, entries: batch, checkpoint: plan.checkpoint })
+        applying.update(chunk.end - plan.from)
+      }
+    } finally {
+      applying.end()
+    }
+    return to - plan.from
+  } finally {
+    spool.dispose()
+    hashes.discardUnverified()
+  }
+}
+
+/** The refusal for a root mismatch: a fork if the tiles prove it, else corrupt bundles. */
+async function explainMismatch(ctx: SyncContext, plan: RangePlan, err: RootMismatch): Promise<MirrorError> {
+  const served: SignedTree = { source: plan.servedSource, ...plan.checkpoint }
+  const older = plan.older
+  const range = `[${plan.from}, ${plan.checkpoint.size})`
+  if (older && older.size >= 1) {
+    if (older.size === served.size) {
+      if (!sameBytes(older.rootHash, served.rootHash)) {
+        return forkRefusal(ctx.dir, ctx.keyText, {
+          kind: 'fork',
+          held: { source: older.source, note: older.note, size: older.size, rootHash: older.rootHash },
+          served: { source: served.source, note: served.note, size: served.size, rootHash: served.rootHash },
+          explanation: `both sign tree size ${served.size} with different roots`,
+        })
+      }
+    } else if (older.size < served.size) {
+      const verdict = await checkLargerTree(older, served, ctx.client)
+      if (!verdict.consistent) return forkRefusal(ctx.dir, ctx.keyText, verdict.evidence)
+      return new MirrorError(
+        'bad_data',
+        `the entry bundles served for ${range} do not hash to ${err.target.what} (tree size ${err.target.size}); the hash tiles show that checkpoint does extend ${older.source}, so the bundles are corrupt`,
+        { from: plan.from, to: plan.checkpoint.size },
+      )
+    }
+  }
+  return new MirrorError('bad_data', `the entry bundles served for ${range} do not hash to ${err.target.what} (tree size ${err.target.size})`, {
+    from: plan.from,
+    to: plan.checkpoint.size,
+  })
+}
+
+/** The refusal for an entry the fold refuses, with evidence that the log holds it. */
+function entryRefusal(ctx: SyncContext, checkpoint: VerifiedCheckpoint, index: number, entry: Uint8Array, err: FoldError): MirrorError {
+  let evidencePath: string | undefined
+  try {
+    evidencePath = writeEvidence(
+      ctx.dir,
+      { kind: 'invalid-entry', index, entry, reason: err.message, receipt: receiptFor(index, checkpoint, ctx.hashes) },
+      ctx.keyText,
+    )
+  } catch (writeErr) {
+    ctx.logger.error('evidence_write_failed', { error: String(writeErr) })
+  }
+  return new MirrorError(
+    'entry_refused',
+    `the log holds an entry the directory's rules refuse: ${err.message}${evidencePath ? `; evidence written to ${evidencePath}` : ''}`,
+    { index, ...(evidencePath ? { evidence: evidencePath } : {}) },
+    { cause: err },
+  )
+}
