@@ -5,6 +5,7 @@
  * make the mirror buffer without bound.
  * @module
  */
+import { readAll } from '../../src/protocol/bytes.ts'
 import { MirrorError } from './errors.ts'
 
 /** How requests are retried and bounded. */
@@ -136,27 +137,7 @@ export class HttpClient {
 /** Reads a body, failing as `malformed` past `maxBytes`. Stream errors propagate (and are retried). */
 async function readCapped(res: Response, maxBytes: number, url: string): Promise<Uint8Array> {
   if (!res.body) return new Uint8Array(0)
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.length
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new MirrorError('malformed', `GET ${url}: response exceeds the ${maxBytes}-byte limit`, { url })
-    }
-    chunks.push(value)
-  }
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
+  return readAll(res.body, maxBytes, () => new MirrorError('malformed', `GET ${url}: response exceeds the ${maxBytes}-byte limit`, { url }))
 }
 
 /** The first 200 characters of an error body, on one line. */

@@ -4,7 +4,7 @@
  */
 import { phoneTag } from '../crypto.ts'
 import type { Env } from '../env.ts'
-import { rateLimited } from '../errors.ts'
+import { ApiError, rateLimited } from '../errors.ts'
 
 /** The one Sequencer of this log. */
 export function sequencer(env: Env) {
@@ -20,4 +20,41 @@ export function phoneChallenge(env: Env, secret: string, e164: string) {
 export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string): Promise<void> {
   const result = await env.LIMITER.getByName(key).take(limit, windowMs, Date.now())
   if (!result.ok) throw rateLimited(`${what} (${limit} per ${windowMs / 1000} s)`, result.retryAfterMs)
+}
+
+/** Challenge ids: the challenge object's id (64 hex) and 128 random bits (32 hex). */
+export const CHALLENGE_ID = /^[0-9a-f]{96}$/
+
+/**
+ * Judges `mac` (the code's MAC) against challenge `id` on behalf of `owner` (an app id, or the
+ * operator's holder id); returns the proven number and key, or throws the matching ApiError:
+ * 404 unknown (or another owner's), 410 expired or exhausted, 422 wrong with attempts left.
+ */
+export async function checkChallenge(
+  env: Env,
+  id: string,
+  owner: string,
+  mac: (id: string) => string,
+  now: number,
+): Promise<{ phone: string; publicKey: string | null }> {
+  const notFound = new ApiError(404, 'verification_not_found', 'no such verification')
+  if (!CHALLENGE_ID.test(id)) throw notFound
+  let objectId: DurableObjectId
+  try {
+    objectId = env.PHONE_CHALLENGE.idFromString(id.slice(0, 64))
+  } catch {
+    throw notFound
+  }
+  const result = await env.PHONE_CHALLENGE.get(objectId).check(id, owner, mac(id), now)
+  switch (result.status) {
+    case 'not_found':
+      throw notFound
+    case 'expired':
+      throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
+    case 'exhausted':
+      throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
+    case 'wrong':
+      throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
+  }
+  return { phone: result.phone, publicKey: result.publicKey }
 }

@@ -20,7 +20,14 @@ export const TREE_SCHEMA = [
     note TEXT, stored_at INTEGER NOT NULL)`,
 ]
 
+/** Most stored hashes kept in memory (~5 MB). */
+const CACHE_LIMIT = 65_536
+
 export class TreeStore {
+  // Stored hashes never change once written, so a cache of them can never be stale. Receipts
+  // and tile reads hit the same upper-level hashes again and again.
+  private readonly cache = new Map<number, Hash>()
+
   constructor(private readonly sql: SqlStorage) {}
 
   /** The committed checkpoint; the empty tree before the first round. */
@@ -37,7 +44,7 @@ export class TreeStore {
    */
   reader(pending?: { base: number; hashes: Hash[] }): HashReader {
     return (indexes) => {
-      const wanted = indexes.filter((i) => !pending || i < pending.base)
+      const wanted = indexes.filter((i) => (!pending || i < pending.base) && !this.cache.has(i))
       const found = new Map<number, Hash>()
       // One JSON parameter instead of many: Durable Object SQL caps bound parameters per query.
       for (let i = 0; i < wanted.length; i += 4096) {
@@ -47,11 +54,13 @@ export class TreeStore {
         )
         for (const row of cursor) found.set(row.id, new Uint8Array(row.hash))
       }
-      return indexes.map((i) => {
-        const h = pending && i >= pending.base ? pending.hashes[i - pending.base] : found.get(i)
+      const hashes = indexes.map((i) => {
+        const h = pending && i >= pending.base ? pending.hashes[i - pending.base] : (this.cache.get(i) ?? found.get(i))
         if (!h) throw new Error(`stored hash ${i} is missing`)
         return h
       })
+      for (const [id, hash] of found) this.remember(id, hash)
+      return hashes
     }
   }
 
@@ -73,6 +82,11 @@ export class TreeStore {
       root,
       now,
     )
+  }
+
+  private remember(id: number, hash: Hash): void {
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear()
+    this.cache.set(id, hash)
   }
 
   /** Records the signed note of the committed checkpoint of `size`. */

@@ -79,3 +79,28 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes)
 }
+
+/**
+ * Reads a stream to its end as one array. Past `maxBytes` it cancels the stream and throws
+ * `tooLarge()`, so a hostile or runaway body is never held whole.
+ */
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes = Infinity,
+  tooLarge: () => Error = () => new Error(`more than ${maxBytes} bytes`),
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = stream.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.length
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return chunks.length === 1 ? chunks[0]! : concat(...chunks)
+}

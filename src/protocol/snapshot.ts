@@ -28,7 +28,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { owned, toBase64, utf8 } from './bytes.ts'
+import { owned, readAll, toBase64, utf8 } from './bytes.ts'
 import { ByteReader, ByteWriter } from './varint.ts'
 
 const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
@@ -244,36 +244,14 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
 
 /** gzip through the standard CompressionStream (workerd and Node both have it). */
 export async function gzip(data: Uint8Array): Promise<Uint8Array> {
-  return collect(new Blob([owned(data)]).stream().pipeThrough(new CompressionStream('gzip')))
+  return readAll(new Blob([owned(data)]).stream().pipeThrough(new CompressionStream('gzip')))
 }
 
 /** gunzip through the standard DecompressionStream; rejects on corrupt input or above `maxBytes`. */
 export async function gunzip(data: Uint8Array, maxBytes = 2 ** 31): Promise<Uint8Array> {
-  return collect(new Blob([owned(data)]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes)
+  return readAll(new Blob([owned(data)]).stream().pipeThrough(new DecompressionStream('gzip')), maxBytes, () => new Error(`decompressed data larger than ${maxBytes} bytes`))
 }
 
-async function collect(stream: ReadableStream<Uint8Array>, maxBytes = Infinity): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  let total = 0
-  const reader = stream.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.length
-    if (total > maxBytes) {
-      await reader.cancel()
-      throw new Error(`decompressed data larger than ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
 
 /** The manifest body a log key signs for a snapshot file (its gzip'd bytes). */
 export interface SnapshotManifest {

@@ -13,7 +13,7 @@ import { createHolderSession } from '../adapters/holder-sessions.ts'
 import { smsSender } from '../adapters/sms/index.ts'
 import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
 import type { Binding, Change } from '../durable-objects/sequencer.ts'
-import { phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { checkChallenge, phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, requireSecret, type Env } from '../env.ts'
 import { ApiError, rateLimited } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -31,7 +31,6 @@ export const HOLDER_SEND_LIMIT_KEY = 'sms-holder'
 export const HOLDER_ENTRIES_SHOWN = 100
 
 // A challenge id is the per-number object's id (64 hex) followed by 128 random bits (32 hex).
-const CHALLENGE_ID = /^[0-9a-f]{96}$/
 
 /** Sends "whodis code: NNNNNN" to the number `input` names, after every send cap allows it. */
 export async function startHolderVerification(
@@ -94,26 +93,8 @@ export async function checkHolderCode(
   now = Date.now(),
 ): Promise<{ token: string; tokenHash: string; phone: string; expiresAt: number }> {
   const secret = requireSecret(env, 'HMAC_SECRET')
-  const notFound = new ApiError(404, 'verification_not_found', 'no such verification')
-  if (!CHALLENGE_ID.test(id)) throw notFound
   if (!/^[0-9]{6}$/.test(code)) throw new ApiError(400, 'invalid_request', 'code must be 6 digits')
-  let objectId: DurableObjectId
-  try {
-    objectId = env.PHONE_CHALLENGE.idFromString(id.slice(0, 64))
-  } catch {
-    throw notFound
-  }
-  const result = await env.PHONE_CHALLENGE.get(objectId).check(id, HOLDER_APP, otpMac(secret, id, code), now)
-  switch (result.status) {
-    case 'not_found':
-      throw notFound
-    case 'expired':
-      throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
-    case 'exhausted':
-      throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
-    case 'wrong':
-      throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
-  }
+  const result = await checkChallenge(env, id, HOLDER_APP, (challenge) => otpMac(secret, challenge, code), now)
   const session = await createHolderSession(env.DIRECTORY, result.phone, now)
   log.info('holder_session_opened', { phoneTag: phoneTag(secret, result.phone).slice(0, 16) })
   return { ...session, phone: result.phone }

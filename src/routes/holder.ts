@@ -10,7 +10,7 @@ import { deleteHolderSession } from '../adapters/holder-sessions.ts'
 import type { AppEnv } from '../env.ts'
 import { requireHolder } from '../middleware/auth.ts'
 import { checkHolderCode, holderOverview, removeHolderBinding, startHolderVerification } from './holder-flow.ts'
-import { AppId, BindingEntry, errors, isoSeconds, Phone, Timestamp } from './schemas.ts'
+import { AppId, BindingEntry, errors, isoSeconds, Phone, Timestamp, WrongCodeResponse } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const holder = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -67,14 +67,7 @@ holder.openapi(
           },
         },
       },
-      422: {
-        description: 'wrong code',
-        content: {
-          'application/json': {
-            schema: z.object({ error: z.object({ code: z.string(), message: z.string() }), attemptsLeft: z.number() }),
-          },
-        },
-      },
+      422: WrongCodeResponse,
       ...errors(400, 404, 410, 413, 415, 503),
     },
   }),

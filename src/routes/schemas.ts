@@ -40,6 +40,16 @@ export const Binding = z
   })
   .openapi('Binding')
 
+/** The `422 wrong_code` response of a code check, with the attempts left. */
+export const WrongCodeResponse = {
+  description: 'wrong code',
+  content: {
+    'application/json': {
+      schema: z.object({ error: z.object({ code: z.string(), message: z.string() }), attemptsLeft: z.number() }),
+    },
+  },
+}
+
 /** Error responses in OpenAPI form, for `responses` of createRoute. */
 export function errors(...statuses: number[]) {
   return Object.fromEntries(

@@ -7,11 +7,11 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { smsSender } from '../adapters/sms/index.ts'
 import { SmsError } from '../adapters/sms/sender.ts'
 import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
-import { phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { checkChallenge, phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, requireSecret, type AppEnv } from '../env.ts'
 import { ApiError, rateLimited } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
-import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone } from './schemas.ts'
+import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone, WrongCodeResponse } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const verifications = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -20,7 +20,6 @@ verifications.use('/v1/verifications/*', requireApp)
 
 const security = [{ appToken: [] }]
 // A challenge id is the per-number object's id (64 hex) followed by 128 random bits (32 hex).
-const CHALLENGE_ID = /^[0-9a-f]{96}$/
 
 verifications.openapi(
   createRoute({
@@ -126,14 +125,7 @@ verifications.openapi(
           },
         },
       },
-      422: {
-        description: 'wrong code',
-        content: {
-          'application/json': {
-            schema: z.object({ error: z.object({ code: z.string(), message: z.string() }), attemptsLeft: z.number() }),
-          },
-        },
-      },
+      422: WrongCodeResponse,
       ...errors(400, 401, 404, 410, 413, 415, 503),
     },
   }),
@@ -142,26 +134,7 @@ verifications.openapi(
     const { code } = c.req.valid('json')
     const secret = requireSecret(c.env, 'HMAC_SECRET')
     const app = c.var.app
-    const notFound = new ApiError(404, 'verification_not_found', 'no such verification for this app')
-    if (!CHALLENGE_ID.test(id)) throw notFound
-
-    let objectId: DurableObjectId
-    try {
-      objectId = c.env.PHONE_CHALLENGE.idFromString(id.slice(0, 64))
-    } catch {
-      throw notFound
-    }
-    const result = await c.env.PHONE_CHALLENGE.get(objectId).check(id, app.id, otpMac(secret, id, code), Date.now())
-    switch (result.status) {
-      case 'not_found':
-        throw notFound
-      case 'expired':
-        throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
-      case 'exhausted':
-        throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
-      case 'wrong':
-        throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
-    }
+    const result = await checkChallenge(c.env, id, app.id, (challenge) => otpMac(secret, challenge, code), Date.now())
 
     const limits = readLimits(c.env)
     const bound = await sequencer(c.env).bind({

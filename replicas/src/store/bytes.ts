@@ -1,6 +1,6 @@
 /**
- * Byte-level helpers for the store's files: a growable writer and a bounds-checked reader of
- * unsigned LEB128 varints, and CRC-32 framing (`[u32 length][u32 crc32(body)][body]`, little-endian).
+ * Byte-level helpers for the store's files: CRC-32 framing (`[u32 length][u32 crc32(body)][body]`,
+ * little-endian). Varints come from src/protocol/varint.ts.
  * @module
  */
 import { closeSync, openSync, readSync } from 'node:fs'
@@ -9,97 +9,6 @@ import { StoreError } from './errors.ts'
 
 /** Bytes of a frame header. */
 export const FRAME_HEADER = 8
-
-/** Appends varints and bytes to a buffer that grows by doubling. */
-export class ByteWriter {
-  private buf: Uint8Array
-  length = 0
-
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial)
-  }
-
-  private ensure(n: number): void {
-    if (this.length + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.length + n) size *= 2
-    const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.length))
-    this.buf = next
-  }
-
-  /** Appends a non-negative safe integer as an unsigned LEB128 varint. */
-  varint(value: number): void {
-    this.ensure(8)
-    while (value >= 0x80) {
-      this.buf[this.length++] = (value % 0x80) | 0x80
-      value = Math.floor(value / 0x80)
-    }
-    this.buf[this.length++] = value
-  }
-
-  /** Appends one byte. */
-  u8(value: number): void {
-    this.ensure(1)
-    this.buf[this.length++] = value
-  }
-
-  /** Appends raw bytes. */
-  bytes(data: Uint8Array): void {
-    this.ensure(data.length)
-    this.buf.set(data, this.length)
-    this.length += data.length
-  }
-
-  /** The bytes written so far, as one checksummed frame. */
-  frame(): Uint8Array {
-    return frame(this.buf.subarray(0, this.length))
-  }
-}
-
-/** Reads varints and bytes; any overrun throws `StoreError('corrupt')`. */
-export class ByteReader {
-  offset = 0
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly what: string,
-  ) {}
-
-  /** True when every byte has been read. */
-  get done(): boolean {
-    return this.offset === this.buf.length
-  }
-
-  /** Reads an unsigned LEB128 varint (at most a safe integer). */
-  varint(): number {
-    let value = 0
-    let scale = 1
-    for (let i = 0; i < 8; i++) {
-      const byte = this.u8()
-      value += (byte & 0x7f) * scale
-      if (byte < 0x80) {
-        if (!Number.isSafeInteger(value)) break
-        return value
-      }
-      scale *= 0x80
-    }
-    throw new StoreError('corrupt', `${this.what}: bad varint at byte ${this.offset}`)
-  }
-
-  /** Reads one byte. */
-  u8(): number {
-    if (this.offset >= this.buf.length) throw new StoreError('corrupt', `${this.what}: truncated at byte ${this.offset}`)
-    return this.buf[this.offset++]!
-  }
-
-  /** Reads `n` bytes (a copy). */
-  bytes(n: number): Uint8Array {
-    if (this.offset + n > this.buf.length) throw new StoreError('corrupt', `${this.what}: truncated at byte ${this.offset}`)
-    const out = this.buf.slice(this.offset, this.offset + n)
-    this.offset += n
-    return out
-  }
-}
 
 /** `[u32 length][u32 crc32(body)][body]`. */
 export function frame(body: Uint8Array): Uint8Array {

@@ -8,7 +8,8 @@
  * ```
  * @module
  */
-import { ByteReader, ByteWriter } from './bytes.ts'
+import { ByteReader, ByteWriter } from '../../../src/protocol/varint.ts'
+import { frame } from './bytes.ts'
 import { StoreError } from './errors.ts'
 import type { Binding, SubjectChange } from './types.ts'
 
@@ -37,16 +38,19 @@ export function encodeBatch(treeSize: number, changes: readonly SubjectChange[])
       w.varint(b.index)
       w.varint(b.verifiedAt)
       w.varint(b.ttlDays)
-      w.u8(b.keyFingerprint ? 1 : 0)
+      w.varint(b.keyFingerprint ? 1 : 0)
       if (b.keyFingerprint) w.bytes(b.keyFingerprint)
     }
   }
-  return w.frame()
+  return frame(w.finish())
 }
 
 /** Decodes a journal frame body; malformed bytes throw `StoreError('corrupt')`. */
 export function decodeBatch(body: Uint8Array): JournalBatch {
-  const r = new ByteReader(body, 'journal')
+  return asCorrupt('journal', () => readBatch(new ByteReader(body)))
+}
+
+function readBatch(r: ByteReader): JournalBatch {
   const treeSize = r.varint()
   const count = r.varint()
   const changes: SubjectChange[] = []
@@ -56,9 +60,9 @@ export function decodeBatch(body: Uint8Array): JournalBatch {
     const bindings: Binding[] = []
     for (let k = 0; k < n; k++) {
       const b: Binding = { app: r.varint(), index: r.varint(), verifiedAt: r.varint(), ttlDays: r.varint() }
-      const flags = r.u8()
+      const flags = r.varint()
       if (flags > 1) throw new StoreError('corrupt', 'journal: bad binding flags')
-      if (flags === 1) b.keyFingerprint = r.bytes(32)
+      if (flags === 1) b.keyFingerprint = r.bytes(32).slice()
       bindings.push(b)
     }
     changes.push({ subject, bindings })
@@ -76,16 +80,29 @@ export function encodeEntries(treeSize: number, entries: readonly Uint8Array[]):
     w.varint(e.length)
     w.bytes(e)
   }
-  return w.frame()
+  return frame(w.finish())
 }
 
 /** Decodes an entries frame body; malformed bytes throw `StoreError('corrupt')`. */
 export function decodeEntries(body: Uint8Array): EntryBatch {
-  const r = new ByteReader(body, 'entries')
+  return asCorrupt('entries', () => readEntries(new ByteReader(body)))
+}
+
+function readEntries(r: ByteReader): EntryBatch {
   const treeSize = r.varint()
   const count = r.varint()
   const entries: Uint8Array[] = []
-  for (let i = 0; i < count; i++) entries.push(r.bytes(r.varint()))
+  for (let i = 0; i < count; i++) entries.push(r.bytes(r.varint()).slice())
   if (!r.done) throw new StoreError('corrupt', 'entries: trailing bytes in a batch')
   return { treeSize, entries }
+}
+
+// The varint reader throws plain Errors on truncation; in a committed frame that is corruption.
+function asCorrupt<T>(what: string, read: () => T): T {
+  try {
+    return read()
+  } catch (err) {
+    if (err instanceof StoreError) throw err
+    throw new StoreError('corrupt', `${what}: ${(err as Error).message}`)
+  }
 }
