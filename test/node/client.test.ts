@@ -3,8 +3,12 @@
  * JavaScript that `npm install` builds into dist/), against the real Worker on loopback.
  */
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CredentialError, ReceiptError, WhodisClient, WhodisError, chooseApp } from 'whodis/client'
+import { CredentialError, HolderClient, ReceiptError, WhodisClient, WhodisError, chooseApp } from 'whodis/client'
+import { openMirror, startServer } from '../../replicas/src/index.ts'
 import { client, startDirectory, type RunningDirectory } from './directory.ts'
 
 let dir: RunningDirectory
@@ -23,10 +27,16 @@ async function codeFor(phone: string): Promise<string> {
 
 describe('whodis/client', () => {
   it('imports from plain Node by package name, types included', () => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', "import { chooseApp } from 'whodis/client'; console.log(chooseApp(['appa'], ['appb', 'appa']))"], {
-      encoding: 'utf8',
-    })
-    expect(out.trim()).toBe('appa')
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { chooseApp, HolderClient, WhodisClient } from 'whodis/client'; console.log(chooseApp(['appa'], ['appb', 'appa']), typeof HolderClient, typeof WhodisClient.prototype.lookupVia)",
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(out.trim()).toBe('appa function function')
     expect(chooseApp(['appb'], ['appa'])).toBeNull()
   })
 
@@ -63,5 +73,108 @@ describe('whodis/client', () => {
       status: 401,
       code: 'unauthorized',
     })
+  })
+
+  it("HolderClient: a number's holder proves it, sees every binding and log entry, removes one, signs out", async () => {
+    const operator = client(dir.url, dir.adminToken)
+    const tokens: Record<string, string> = {}
+    for (const id of ['holder-a', 'holder-b']) tokens[id] = (await operator('POST', '/v1/admin/apps', { id, name: id })).body.token
+    const phone = '+14155550022'
+    for (const app of ['holder-a', 'holder-b']) {
+      const api = new WhodisClient({ baseUrl: dir.url, token: tokens[app] })
+      const { id } = await api.startVerification(phone)
+      await api.checkVerification(id, await codeFor(phone))
+    }
+
+    const holder = new HolderClient({ baseUrl: dir.url + '/' })
+    expect(holder.session).toBeNull()
+    await expect(holder.bindings()).rejects.toMatchObject({ status: 401, code: 'unauthorized' })
+    const started = await holder.startVerification('+1 (415) 555-0022')
+    expect(started.id).toMatch(/^[0-9a-f]{96}$/)
+    expect(Date.parse(started.expiresAt)).toBeGreaterThan(Date.now())
+    const code = await codeFor(phone)
+    const outbox = await operator('GET', `/dev/outbox?phone=${encodeURIComponent(phone)}`)
+    expect(outbox.body.messages.at(-1).body).toBe(`whodis code: ${code}`)
+    const wrong = await holder.checkVerification(started.id, String((Number(code) + 1) % 1_000_000).padStart(6, '0')).catch((e) => e)
+    expect(wrong).toBeInstanceOf(WhodisError)
+    expect(wrong).toMatchObject({ status: 422, code: 'wrong_code', attemptsLeft: 4 })
+    expect(holder.session).toBeNull()
+    const session = await holder.checkVerification(started.id, code)
+    expect(session).toMatchObject({ phone })
+    expect(holder.session).toBe(session.token)
+
+    const before = await holder.bindings()
+    expect(before.phone).toBe(phone)
+    expect(before.apps.map((b) => b.app)).toEqual(['holder-a', 'holder-b'])
+    expect(before.entries.map((e) => [e.op, e.app, e.reason])).toEqual([
+      ['add', 'holder-b', null],
+      ['add', 'holder-a', null],
+    ])
+    expect(before.more).toBe(false)
+
+    await holder.removeBinding('holder-b')
+    await expect(holder.removeBinding('holder-b')).rejects.toMatchObject({ status: 404, code: 'binding_not_found' })
+    const after = await holder.bindings()
+    expect(after.apps.map((b) => b.app)).toEqual(['holder-a'])
+    expect(after.entries[0]).toMatchObject({ op: 'remove', app: 'holder-b', reason: 'holder' })
+    expect(after.entries[0]!.index).toBeGreaterThan(before.entries[0]!.index)
+    const seen = await new WhodisClient({ baseUrl: dir.url, token: tokens['holder-a'] }).lookup(phone)
+    expect(seen?.apps.map((b) => b.app)).toEqual(['holder-a'])
+
+    // A second client resumes the same session by its token; signing out ends it for both.
+    const resumed = new HolderClient({ baseUrl: dir.url, session: session.token })
+    expect((await resumed.bindings()).apps).toHaveLength(1)
+    await holder.signOut()
+    expect(holder.session).toBeNull()
+    await holder.signOut() // nothing to end: no request, no error
+    await expect(resumed.bindings()).rejects.toMatchObject({ status: 401, code: 'unauthorized' })
+  })
+
+  it('lookupVia: the same answer from a mirror, with receipts checked against the pinned log key', async () => {
+    const operator = client(dir.url, dir.adminToken)
+    const token = (await operator('POST', '/v1/admin/apps', { id: 'via-b', name: 'Via B' })).body.token as string
+    const phone = '+15105550033'
+    const sdk = new WhodisClient({ baseUrl: dir.url, token })
+    const { id } = await sdk.startVerification(phone)
+    await sdk.checkVerification(id, await codeFor(phone))
+
+    const data = mkdtempSync(join(tmpdir(), 'whodis-client-mirror-'))
+    const mirror = await openMirror(data, { directory: dir.url, token })
+    try {
+      await mirror.sync()
+      const server = await startServer(mirror, { port: 0 })
+      try {
+        const seen: string[] = []
+        const app = new WhodisClient({
+          baseUrl: dir.url,
+          token,
+          logKey: mirror.logKey!,
+          fetch: (input, init) => {
+            seen.push(`${String(input)} ${new Headers(init?.headers).has('Authorization') ? 'with token' : 'no token'}`)
+            return fetch(input, init)
+          },
+        })
+        const found = await app.lookupVia(server.url + '/', '+1 510 555 0033', { proof: true })
+        expect(found?.apps.map((b) => b.app)).toEqual(['via-b'])
+        await app.verifyLookup(found!) // receipts against the log key, no request
+        expect(await app.lookupVia(server.url, '+12125550044')).toBeNull()
+        await expect(app.lookupVia(server.url, '+1650')).rejects.toBeInstanceOf(Error)
+        await expect(app.lookupVia(server.url, '+16505550011?x')).rejects.toBeInstanceOf(Error)
+        expect(seen).toEqual([
+          `${server.url}/v1/numbers/%2B15105550033?proof=1 no token`,
+          `${server.url}/v1/numbers/%2B12125550044 no token`,
+        ])
+        // The mirror's answer without proofs is the directory's, byte for byte.
+        const direct = await sdk.lookup(phone)
+        expect(await app.lookupVia(server.url, phone)).toEqual(direct)
+        // A mirror that is not one answers with a WhodisError carrying its status.
+        await expect(app.lookupVia(server.url + '/nope', phone)).rejects.toMatchObject({ status: 404, code: 'not_found' })
+      } finally {
+        await server.close()
+      }
+    } finally {
+      await mirror.close()
+      rmSync(data, { recursive: true, force: true })
+    }
   })
 })

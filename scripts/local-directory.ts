@@ -1,0 +1,55 @@
+/**
+ * Starts the real directory Worker on a free loopback port under wrangler's local runtime
+ * (miniflare: Durable Objects, KV and R2 in memory, nothing persisted), with the secrets and
+ * vars given. Used by the Node tests (with fixed test secrets), the benchmarks and `npm run demo`
+ * (with fresh ones).
+ * @module
+ */
+import { fileURLToPath } from 'node:url'
+import { unstable_startWorker } from 'wrangler'
+
+/** wrangler.toml at the repository root, whatever the working directory. */
+export const WRANGLER_CONFIG = fileURLToPath(new URL('../wrangler.toml', import.meta.url))
+
+export interface RunningDirectory {
+  /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). */
+  url: string
+  adminToken: string
+  /** Stops the Worker and its runtime; safe to call more than once. */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the directory with `vars` (secrets included: ADMIN_TOKEN, HMAC_SECRET, LOG_SIGNING_KEY,
+ * SMS_PROVIDER, and any overrides of wrangler.toml's [vars]). `.dev.vars` is not read.
+ * Wrangler's own log level: `WHODIS_WRANGLER_LOG` (default `error`).
+ */
+export async function startLocalDirectory(vars: Record<string, string>): Promise<RunningDirectory> {
+  if (!vars.ADMIN_TOKEN) throw new Error('startLocalDirectory: ADMIN_TOKEN is required')
+  // The directory never reads `request.cf`; without this miniflare fetches a sample of it from
+  // workers.cloudflare.com at startup (and warns after a 3 s timeout when offline).
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false'
+  const worker = await unstable_startWorker({
+    config: WRANGLER_CONFIG,
+    envFiles: [],
+    bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, { type: 'plain_text' as const, value: v }])),
+    dev: {
+      server: { hostname: '127.0.0.1', port: 0 },
+      inspector: false,
+      persist: false,
+      watch: false,
+      liveReload: false,
+      logLevel: (process.env.WHODIS_WRANGLER_LOG as 'error' | undefined) ?? 'error',
+    },
+  })
+  let stopped: Promise<void> | null = null
+  const stop = () => (stopped ??= worker.dispose())
+  try {
+    await worker.ready
+    const url = (await worker.url).toString().replace(/\/$/, '')
+    return { url, adminToken: vars.ADMIN_TOKEN, stop }
+  } catch (err) {
+    await stop().catch(() => {})
+    throw err
+  }
+}
