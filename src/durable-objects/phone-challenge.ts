@@ -38,7 +38,7 @@ export type StartResult =
 export type CheckResult =
   | { status: 'ok'; phone: string; publicKey: string | null }
   | { status: 'wrong'; attemptsLeft: number }
-  | { status: 'expired' | 'exhausted' | 'not_found' }
+  | { status: 'expired' | 'exhausted' | 'not_found' | 'spent' }
 
 type ChallengeRow = {
   id: string
@@ -90,11 +90,14 @@ export class PhoneChallenge extends DurableObject<Env> {
   /**
    * Judges one code. Order matters: a challenge that is expired or out of attempts refuses even
    * the right code. A right code moves it to `verified`; presenting it again answers `ok` again,
-   * so a check whose response was lost can be retried (the Sequencer deduplicates by id).
+   * so a check whose response was lost can be retried (the Sequencer deduplicates by id) —
+   * unless `singleUse`: then a verified challenge is spent (holder sessions, each of which
+   * would otherwise be a new credential, are opened once per code).
    */
-  check(id: string, app: string, codeMac: string, now: number): CheckResult {
+  check(id: string, app: string, codeMac: string, now: number, singleUse = false): CheckResult {
     const row = this.sql.exec<ChallengeRow>('SELECT * FROM challenges WHERE id = ?', id).toArray()[0]
     if (!row || row.app !== app || row.state === 'cancelled') return { status: 'not_found' }
+    if (singleUse && row.state === 'verified') return { status: 'spent' }
     if (now >= row.expires_at) return { status: 'expired' }
     if (row.attempts >= MAX_ATTEMPTS) return { status: 'exhausted' }
     if (constantTimeEqual(fromHex(codeMac), fromHex(row.code_mac))) {

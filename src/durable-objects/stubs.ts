@@ -28,7 +28,8 @@ export const CHALLENGE_ID = /^[0-9a-f]{96}$/
 /**
  * Judges `mac` (the code's MAC) against challenge `id` on behalf of `owner` (an app id, or the
  * operator's holder id); returns the proven number and key, or throws the matching ApiError:
- * 404 unknown (or another owner's), 410 expired or exhausted, 422 wrong with attempts left.
+ * 404 unknown (or another owner's), 410 expired, exhausted or (with `singleUse`) already used,
+ * 422 wrong with attempts left.
  */
 export async function checkChallenge(
   env: Env,
@@ -36,6 +37,7 @@ export async function checkChallenge(
   owner: string,
   mac: (id: string) => string,
   now: number,
+  singleUse = false,
 ): Promise<{ phone: string; publicKey: string | null }> {
   const notFound = new ApiError(404, 'verification_not_found', 'no such verification')
   if (!CHALLENGE_ID.test(id)) throw notFound
@@ -45,7 +47,7 @@ export async function checkChallenge(
   } catch {
     throw notFound
   }
-  const result = await env.PHONE_CHALLENGE.get(objectId).check(id, owner, mac(id), now)
+  const result = await env.PHONE_CHALLENGE.get(objectId).check(id, owner, mac(id), now, singleUse)
   switch (result.status) {
     case 'not_found':
       throw notFound
@@ -53,6 +55,8 @@ export async function checkChallenge(
       throw new ApiError(410, 'verification_expired', 'this code has expired; start a new verification')
     case 'exhausted':
       throw new ApiError(410, 'verification_exhausted', 'too many wrong codes; start a new verification')
+    case 'spent':
+      throw new ApiError(410, 'verification_used', 'this code has already been used; start a new verification')
     case 'wrong':
       throw new ApiError(422, 'wrong_code', 'wrong code', { attemptsLeft: result.attemptsLeft })
   }

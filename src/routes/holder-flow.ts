@@ -94,7 +94,7 @@ export async function checkHolderCode(
 ): Promise<{ token: string; tokenHash: string; phone: string; expiresAt: number }> {
   const secret = requireSecret(env, 'HMAC_SECRET')
   if (!/^[0-9]{6}$/.test(code)) throw new ApiError(400, 'invalid_request', 'code must be 6 digits')
-  const result = await checkChallenge(env, id, HOLDER_APP, (challenge) => otpMac(secret, challenge, code), now)
+  const result = await checkChallenge(env, id, HOLDER_APP, (challenge) => otpMac(secret, challenge, code), now, true)
   const session = await createHolderSession(env.DIRECTORY, result.phone, now)
   log.info('holder_session_opened', { phoneTag: phoneTag(secret, result.phone).slice(0, 16) })
   return { ...session, phone: result.phone }

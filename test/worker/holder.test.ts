@@ -156,6 +156,14 @@ describe('holder API: /v1/holder', () => {
     await expectError(await call('POST', `/v1/holder/verifications/${id}/check`, { json: { code } }), 410, 'verification_exhausted')
   })
 
+  it('opens one session per code: the same right code again is 410 verification_used', async () => {
+    const phone = freshPhone()
+    const { id } = (await (await holderStart(phone)).json()) as { id: string }
+    const code = await latestCode(phone)
+    expect((await call('POST', `/v1/holder/verifications/${id}/check`, { json: { code } })).status).toBe(200)
+    await expectError(await call('POST', `/v1/holder/verifications/${id}/check`, { json: { code } }), 410, 'verification_used')
+  })
+
   it('refuses a code after 10 minutes with 410', async () => {
     const phone = freshPhone()
     const { id } = (await (await holderStart(phone)).json()) as { id: string }
