@@ -1,9 +1,11 @@
 /**
- * A deterministic, realistic dataset for benchmarks: E.164 numbers over a mix of countries
- * (each with its real national number length), one to three apps each, bound over a year in
- * a random order, as a log would have recorded them.
+ * The one dataset of the benchmark suite: deterministic, realistic directory contents. E.164
+ * numbers over a mix of countries (each with its real national number length), one to three
+ * apps each, bound over a year in a random order, as a log would have recorded them; plus, for
+ * replay, a tail of later log entries (new numbers, more apps, renewals and removals).
  * @module
  */
+import type { LogEntry } from '../src/protocol/entry.ts'
 
 /** Countries: calling code, national number length, share of numbers, leading national digits. */
 const COUNTRIES: { cc: string; length: number; share: number; leading: string[] }[] = [
@@ -76,6 +78,15 @@ function randomSubject(rnd: () => number): number {
   return Number(c.cc + national)
 }
 
+/** The dataset's log starts at this time (s): 2025-11-24. */
+export const DATASET_START = 1_764_000_000
+const YEAR = 365 * 86_400
+/**
+ * The clock (s) benchmarks look numbers up at: a year after the dataset's start, when every
+ * binding of the dataset is live (each lasts 365 days from its verification).
+ */
+export const DATASET_NOW = DATASET_START + YEAR - 60
+
 /** Generates `records` numbers with 1–3 of `appCount` apps each, deterministically from `seed`. */
 export function generateDataset(records: number, seed = 1, appCount = 20): Dataset {
   const rnd = prng(seed)
@@ -107,12 +118,94 @@ export function generateDataset(records: number, seed = 1, appCount = 20): Datas
     ;[order[i], order[j]] = [order[j]!, order[i]!]
     ;[orderBinding[i], orderBinding[j]] = [orderBinding[j]!, orderBinding[i]!]
   }
-  const start = 1_764_000_000
-  const year = 365 * 86_400
   for (let k = 0; k < bindings; k++) {
     const b = out[order[k]!]!.bindings[orderBinding[k]!]!
     b.index = appCount + k
-    b.verifiedAt = start + Math.floor((k * year) / bindings)
+    b.verifiedAt = DATASET_START + Math.floor((k * YEAR) / bindings)
   }
   return { appCount, records: out, entryCount: appCount + bindings, order, orderBinding }
+}
+
+/** The log entries that make the dataset, in order: `appCount` app-registers, then one add per binding. */
+export function* datasetEntries(ds: Dataset): Generator<LogEntry> {
+  for (let app = 1; app <= ds.appCount; app++) yield { kind: 'app-register', app, time: DATASET_START, id: appId(app) }
+  for (let k = 0; k < ds.order.length; k++) {
+    const r = ds.records[ds.order[k]!]!
+    const b = r.bindings[ds.orderBinding[k]!]!
+    yield { kind: 'add', subject: r.subject, app: b.app, time: b.verifiedAt, ttlDays: b.ttlDays }
+  }
+}
+
+/** The id of app number `num` in the dataset (`app1`, `app2`, ...). */
+export function appId(num: number): string {
+  return `app${num}`
+}
+
+/**
+ * `count` log entries that continue the dataset's log, deterministically from `seed`: what a
+ * directory writes after the year the dataset covers, one a second. 45% add a new number,
+ * 10% add another app to a number, 30% renew a binding, 15% remove one. Every entry is valid
+ * for the directory's fold at its position.
+ */
+export function generateTail(ds: Dataset, count: number, seed = 2): LogEntry[] {
+  const rnd = prng(seed)
+  const subjects = Float64Array.from(ds.records, (r) => r.subject)
+  // Apps of each number the tail touched (the dataset's records are not modified).
+  const touched = new Map<number, number[]>()
+  const appsOf = (subject: number, record: number): number[] => {
+    let apps = touched.get(subject)
+    if (!apps) {
+      apps = record >= 0 ? ds.records[record]!.bindings.map((b) => b.app) : []
+      touched.set(subject, apps)
+    }
+    return apps
+  }
+  const randomApp = () => 1 + Math.min(ds.appCount - 1, Math.floor(ds.appCount ** rnd() - 1))
+  const out: LogEntry[] = []
+  let time = DATASET_START + YEAR
+  while (out.length < count) {
+    time++
+    const r = rnd()
+    if (r < 0.45) {
+      const subject = randomSubject(rnd)
+      if (indexOf(subjects, subject) >= 0 || touched.has(subject)) continue
+      const app = randomApp()
+      touched.set(subject, [app])
+      out.push({ kind: 'add', subject, app, time, ttlDays: 365 })
+      continue
+    }
+    const record = Math.floor(rnd() * ds.records.length)
+    const subject = ds.records[record]!.subject
+    const apps = appsOf(subject, record)
+    if (r < 0.55) {
+      const app = randomApp()
+      if (apps.includes(app)) continue
+      apps.push(app)
+      out.push({ kind: 'add', subject, app, time, ttlDays: 365 })
+    } else if (apps.length === 0) {
+      continue
+    } else if (r < 0.85) {
+      out.push({ kind: 'renew', subject, app: apps[Math.floor(rnd() * apps.length)]!, time, ttlDays: 365 })
+    } else {
+      const at = Math.floor(rnd() * apps.length)
+      const app = apps[at]!
+      apps.splice(at, 1)
+      out.push({ kind: 'remove', subject, app, time, reason: 'app' })
+    }
+  }
+  return out
+}
+
+/** Position of `x` in the ascending `sorted`, or -1. */
+function indexOf(sorted: Float64Array, x: number): number {
+  let lo = 0
+  let hi = sorted.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const v = sorted[mid]!
+    if (v === x) return mid
+    if (v < x) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
 }

@@ -45,14 +45,20 @@ export async function benchDirectory(vars: Record<string, string> = {}) {
   }
 }
 
-/** Sequencer entries per second while seeding `count` new bindings. */
-export async function sequencerThroughput(count: number, phones: string[]): Promise<number> {
-  const d = await benchDirectory()
+/** A directory started by {@link benchDirectory}. */
+export type BenchDirectory = Awaited<ReturnType<typeof benchDirectory>>
+
+/**
+ * Sequencer entries per second while seeding `count` new bindings: on `on` when given (which
+ * stays running), else on a fresh directory that is stopped afterwards.
+ */
+export async function sequencerThroughput(count: number, phones: string[], on?: BenchDirectory): Promise<number> {
+  const d = on ?? (await benchDirectory())
   try {
     const seconds = await d.seed(phones.slice(0, count))
     return count / seconds
   } finally {
-    await d.dir.stop()
+    if (!on) await d.dir.stop()
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Folding log entries over the store without touching it: {@link FoldSession} runs the
  * directory's own {@link DirectoryState} over a {@link RecordTable} that reads the committed
- * state (the store, or a snapshot's sorted records before it is stored) through an in-memory
+ * state (the store, or a snapshot's index before it is stored) through an in-memory
  * overlay. The overlay becomes the store commit's change list; a refused entry simply drops it.
  *
  * App binding counts (which the fold needs only to check an `app-revoke`) are not kept by the
@@ -10,7 +10,6 @@
  */
 import { decodeEntry, EntryError, type LogEntry, type Subject } from '../../src/protocol/entry.ts'
 import { DirectoryState, FoldError, type RecordTable, type StateApp, type StateBinding } from '../../src/protocol/state.ts'
-import type { SnapshotRecord } from '../../src/protocol/snapshot.ts'
 import type { AppInfo, MirrorStore, ReadonlyIndex, SubjectChange } from './store/index.ts'
 
 /** The committed records a session reads through. */
@@ -44,28 +43,6 @@ export function storeBase(store: MirrorStore): BaseRecords {
   return indexBase(store.index)
 }
 
-/** Records sorted by subject (a decoded snapshot) as a {@link BaseRecords}, by binary search. */
-export function sortedBase(records: readonly SnapshotRecord[]): BaseRecords {
-  return {
-    get(subject) {
-      let lo = 0
-      let hi = records.length - 1
-      while (lo <= hi) {
-        const mid = (lo + hi) >>> 1
-        const s = records[mid]!.subject
-        if (s === subject) return records[mid]!.bindings
-        if (s < subject) lo = mid + 1
-        else hi = mid - 1
-      }
-      return undefined
-    },
-    size: records.length,
-    forEachApps(fn) {
-      for (const r of records) fn(r.subject, r.bindings.map((b) => b.app))
-    },
-  }
-}
-
 /** A {@link RecordTable}: reads through to a base, writes to an overlay. */
 export class OverlayTable implements RecordTable {
   readonly overlay = new Map<Subject, StateBinding[]>()
@@ -89,10 +66,14 @@ export class OverlayTable implements RecordTable {
     return this.base.size + this.#sizeDelta
   }
 
-  /** The overlay as store changes (empty bindings delete), then cleared; `base` should now hold them. */
+  /**
+   * The overlay as store changes (empty bindings delete), then cleared; `base` should now hold
+   * them. The binding arrays are handed over as they are: the fold never modifies a binding
+   * array or object once it is in the table (each entry builds new ones).
+   */
   take(nextBase: BaseRecords): SubjectChange[] {
     const changes: SubjectChange[] = []
-    for (const [subject, bindings] of this.overlay) changes.push({ subject, bindings: bindings.map(copyBinding) })
+    for (const [subject, bindings] of this.overlay) changes.push({ subject, bindings })
     this.overlay.clear()
     this.#sizeDelta = 0
     this.base = nextBase
@@ -159,10 +140,4 @@ export class FoldSession {
     for (const app of this.state.apps.values()) app.bindings = counts.get(app.num) ?? 0
     this.#exactCounts = true
   }
-}
-
-function copyBinding(b: StateBinding): StateBinding {
-  const out: StateBinding = { app: b.app, index: b.index, verifiedAt: b.verifiedAt, ttlDays: b.ttlDays }
-  if (b.keyFingerprint) out.keyFingerprint = b.keyFingerprint
-  return out
 }

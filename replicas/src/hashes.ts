@@ -10,11 +10,12 @@
  * on open.
  * @module
  */
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs'
 import { HASH_SIZE, type Hash, type HashReader } from '../../src/protocol/merkle.ts'
 import { MirrorError } from './errors.ts'
 
-const FLUSH_BYTES = 1 << 20
+// Writes go out in 8 MiB runs: about twice the throughput of 1 MiB runs into the page cache here.
+const FLUSH_BYTES = 8 << 20
 
 /** An open `hashes.bin`. */
 export class HashFile {
@@ -23,10 +24,19 @@ export class HashFile {
   #valid: number
   /** Hashes written (on disk or pending), verified or not. */
   #written: number
-  #pending: Uint8Array[] = []
+  /** Hashes not yet written to the file: `#pending[0 .. #pendingBytes)`, from stored index `#pendingStart`. */
+  #pending: Uint8Array = new Uint8Array(FLUSH_BYTES)
   #pendingStart = 0
   #pendingBytes = 0
   #closed = false
+  /**
+   * Full runs being written in the background (libuv's thread pool), so that a bulk writer
+   * (a bootstrap writes a gigabyte) hashes while the kernel copies: see {@link drain}.
+   */
+  #inFlight = 0
+  #writeError: unknown = null
+  #drained: (() => void)[] = []
+  readonly #spare: Uint8Array[] = []
 
   private constructor(fd: number, valid: number, written: number) {
     this.#fd = fd
@@ -65,6 +75,7 @@ export class HashFile {
   /** A synchronous reader over every written hash (flushes pending writes first). */
   readonly reader: HashReader = (indexes) => {
     this.flush()
+
     const buf = new Uint8Array(HASH_SIZE)
     return indexes.map((i) => {
       if (!Number.isSafeInteger(i) || i < 0 || i >= this.#written) throw new MirrorError('internal', `stored hash ${i} is not held`)
@@ -76,26 +87,86 @@ export class HashFile {
 
   /** Writes `hashes` from stored index `start` on; `start` must not leave a gap. Buffered. */
   write(start: number, hashes: readonly Hash[]): void {
+    for (let k = 0; k < hashes.length; k++) this.writeRun(start + k, hashes[k]!, 0, 1)
+  }
+
+  /**
+   * Writes `count` hashes lying contiguously in `run` from byte `at`, from stored index `start`
+   * on; `start` must not leave a gap. Buffered (copied), so `run` may be reused at once. Every
+   * full 8 MiB run is written in the background: a caller of this must `await drain()` before
+   * anything else touches the file (the synchronous methods refuse while writes are in flight).
+   */
+  writeRun(start: number, run: Uint8Array, at: number, count: number): void {
     if (start > this.#written) throw new MirrorError('internal', `hash write at ${start} leaves a gap after ${this.#written}`)
-    if (this.#pending.length > 0 && start !== this.#pendingStart + this.#pendingBytes / HASH_SIZE) this.flush()
-    if (this.#pending.length === 0) this.#pendingStart = start
-    for (const h of hashes) {
-      this.#pending.push(h)
-      this.#pendingBytes += HASH_SIZE
+    if (this.#pendingBytes > 0 && start !== this.#pendingStart + this.#pendingBytes / HASH_SIZE) this.flush()
+    if (this.#pendingBytes === 0) this.#pendingStart = start
+    let from = at
+    let left = count * HASH_SIZE
+    while (left > 0) {
+      const n = Math.min(left, this.#pending.length - this.#pendingBytes)
+      this.#pending.set(run.subarray(from, from + n), this.#pendingBytes)
+      this.#pendingBytes += n
+      from += n
+      left -= n
+      if (this.#pendingBytes === this.#pending.length) {
+        const next = this.#pendingStart + this.#pendingBytes / HASH_SIZE
+        this.#writeInBackground()
+        this.#pendingStart = next
+      }
     }
-    this.#written = Math.max(this.#written, start + hashes.length)
-    if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
+    this.#written = Math.max(this.#written, start + count)
+  }
+
+  /** Resolves once every background write is done; rejects with the first that failed. */
+  async drain(): Promise<void> {
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve))
+    if (this.#writeError) {
+      const err = this.#writeError
+      this.#writeError = null
+      throw err
+    }
+  }
+
+  /** Hands the full pending run to the thread pool and takes a fresh buffer. */
+  #writeInBackground(): void {
+    const buf = this.#pending
+    const length = this.#pendingBytes
+    const position = this.#pendingStart * HASH_SIZE
+    this.#pending = this.#spare.pop() ?? new Uint8Array(FLUSH_BYTES)
+    this.#pendingBytes = 0
+    this.#inFlight++
+    const done = (err: unknown) => {
+      this.#writeError ??= err
+      this.#spare.push(buf)
+      if (--this.#inFlight === 0) for (const resolve of this.#drained.splice(0)) resolve()
+    }
+    const writeFrom = (offset: number) =>
+      write(this.#fd, buf, offset, length - offset, position + offset, (err, n) => {
+        if (err) return done(err)
+        if (offset + n < length) return writeFrom(offset + n)
+        done(null)
+      })
+    writeFrom(0)
+  }
+
+  /** Throws unless no background write is in flight. */
+  #settled(): void {
+    if (this.#inFlight > 0) throw new MirrorError('internal', 'hashes.bin has writes in flight (await drain() first)')
+    if (this.#writeError) {
+      const err = this.#writeError
+      this.#writeError = null
+      throw err
+    }
   }
 
   /** Writes pending hashes to the file (no fsync). */
   flush(): void {
-    if (this.#pending.length === 0) return
-    const buf = new Uint8Array(this.#pendingBytes)
-    this.#pending.forEach((h, i) => buf.set(h, i * HASH_SIZE))
+    this.#settled()
+    if (this.#pendingBytes === 0) return
+    const buf = this.#pending
     let done = 0
     const position = this.#pendingStart * HASH_SIZE
-    while (done < buf.length) done += writeSync(this.#fd, buf, done, buf.length - done, position + done)
-    this.#pending = []
+    while (done < this.#pendingBytes) done += writeSync(this.#fd, buf, done, this.#pendingBytes - done, position + done)
     this.#pendingBytes = 0
   }
 
@@ -113,7 +184,7 @@ export class HashFile {
 
   /** Drops everything past the verified hashes (after a refused or failed sync). */
   discardUnverified(): void {
-    this.#pending = []
+    this.#settled()
     this.#pendingBytes = 0
     if (this.#written === this.#valid) return
     ftruncateSync(this.#fd, this.#valid * HASH_SIZE)
@@ -122,7 +193,7 @@ export class HashFile {
 
   /** Empties the file (before rebuilding it from tiles). */
   reset(): void {
-    this.#pending = []
+    this.#settled()
     this.#pendingBytes = 0
     ftruncateSync(this.#fd, 0)
     this.#valid = 0

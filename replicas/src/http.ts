@@ -5,6 +5,9 @@
  * make the mirror buffer without bound.
  * @module
  */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import { readAll } from '../../src/protocol/bytes.ts'
 import { MirrorError } from './errors.ts'
 
@@ -28,7 +31,11 @@ export interface HttpOptions {
   /** Bearer token sent where a request asks for it. */
   token?: string
   retry?: Partial<RetryPolicy>
-  /** The fetch implementation (default: the global one). */
+  /**
+   * The fetch implementation. Default: a node:http(s) client with keep-alive connections, the
+   * same semantics (status handling, size caps, timeouts, redirects) at about half the CPU per
+   * request of the global fetch, which matters when a bootstrap reads tens of thousands of tiles.
+   */
   fetch?: typeof fetch
   /** Called before each retry, for logging. */
   onRetry?: (info: { url: string; attempt: number; delayMs: number; reason: string }) => void
@@ -49,14 +56,14 @@ export class HttpClient {
   readonly base: string
   readonly policy: RetryPolicy
   readonly #token: string | undefined
-  readonly #fetch: typeof fetch
+  readonly #fetch: typeof fetch | null
   readonly #onRetry: HttpOptions['onRetry']
 
   constructor(base: string, options: HttpOptions = {}) {
     this.base = base.replace(/\/+$/, '')
     this.policy = { ...DEFAULT_RETRY, ...options.retry }
     this.#token = options.token
-    this.#fetch = options.fetch ?? fetch
+    this.#fetch = options.fetch ?? null
     this.#onRetry = options.onRetry
   }
 
@@ -106,6 +113,7 @@ export class HttpClient {
       if (!this.#token) throw new MirrorError('usage', `GET ${url} needs an app token (--token or WHODIS_TOKEN)`)
       headers.Authorization = `Bearer ${this.#token}`
     }
+    if (!this.#fetch) return nodeGet(url, headers, req, this.policy.timeoutMs)
     const signal = AbortSignal.timeout(this.policy.timeoutMs)
     const res = await this.#fetch(url, { headers, signal, redirect: 'follow' })
     if (res.status === 404 && req.allow404) {
@@ -114,12 +122,7 @@ export class HttpClient {
     }
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
       const excerpt = await readExcerpt(res)
-      const retryAfter = Number(res.headers.get('Retry-After'))
-      return {
-        kind: 'retry',
-        reason: `HTTP ${res.status}${excerpt ? `: ${excerpt}` : ''}`,
-        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
-      }
+      return retryAnswer(res.status, excerpt, res.headers.get('Retry-After'))
     }
     if (res.status !== 200) {
       const excerpt = await readExcerpt(res)
@@ -128,9 +131,148 @@ export class HttpClient {
     const declared = Number(res.headers.get('Content-Length'))
     if (Number.isFinite(declared) && declared > req.maxBytes) {
       await res.body?.cancel().catch(() => {})
-      throw new MirrorError('malformed', `GET ${url}: response of ${declared} bytes exceeds the ${req.maxBytes}-byte limit`, { url })
+      throw tooLarge(url, declared, req.maxBytes)
     }
     return { kind: 'ok', body: await readCapped(res, req.maxBytes, url) }
+  }
+}
+
+type Answer = { kind: 'ok'; body: Uint8Array } | { kind: 'missing' } | { kind: 'retry'; reason: string; retryAfterMs?: number }
+
+function retryAnswer(status: number, excerpt: string, retryAfterHeader: string | null | undefined): Answer {
+  const retryAfter = Number(retryAfterHeader)
+  return {
+    kind: 'retry',
+    reason: `HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`,
+    ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+  }
+}
+
+function tooLarge(url: string, declared: number, maxBytes: number): MirrorError {
+  return new MirrorError('malformed', `GET ${url}: response of ${declared} bytes exceeds the ${maxBytes}-byte limit`, { url })
+}
+
+// Keep-alive connections shared by every client; idle sockets do not keep the process alive.
+const HTTP_AGENT = new HttpAgent({ keepAlive: true, maxSockets: 16 })
+const HTTPS_AGENT = new HttpsAgent({ keepAlive: true, maxSockets: 16 })
+const MAX_REDIRECTS = 10
+
+/** A network failure of the node:http client (retried like a fetch TypeError). */
+class NetworkError extends Error {
+  override readonly name: string
+  constructor(message: string, name = 'NetworkError', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = name
+  }
+}
+
+/** One GET with node:http(s), as {@link HttpClient.get}'s attempt needs it (see the fetch path above). */
+async function nodeGet(url: string, headers: Record<string, string>, req: GetRequest, timeoutMs: number): Promise<Answer> {
+  const deadline = Date.now() + timeoutMs
+  let target = new URL(url)
+  const origin = target.origin
+  for (let redirects = 0; ; redirects++) {
+    const sameOrigin = target.origin === origin
+    const res = await send(target, sameOrigin ? headers : {}, deadline)
+    const status = res.statusCode ?? 0
+    const location = res.headers.location
+    if (status >= 300 && status < 400 && status !== 304 && location) {
+      res.resume()
+      if (redirects >= MAX_REDIRECTS) throw new NetworkError(`GET ${url}: too many redirects`)
+      target = new URL(location, target)
+      continue
+    }
+    if (status === 404 && req.allow404) {
+      await readBody(res, 4096, deadline).catch(() => {})
+      return { kind: 'missing' }
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      return retryAnswer(status, await excerptOf(res, deadline), headerValue(res.headers['retry-after']))
+    }
+    if (status !== 200) {
+      const excerpt = await excerptOf(res, deadline)
+      throw new MirrorError('http', `GET ${url} answered HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`, { url, status })
+    }
+    const declared = Number(headerValue(res.headers['content-length']) ?? NaN)
+    if (Number.isFinite(declared) && declared > req.maxBytes) {
+      res.destroy()
+      throw tooLarge(url, declared, req.maxBytes)
+    }
+    const body = await readBody(res, req.maxBytes, deadline)
+    if (body === null) throw new MirrorError('malformed', `GET ${url}: response exceeds the ${req.maxBytes}-byte limit`, { url })
+    return { kind: 'ok', body }
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+/** Sends a GET and resolves with the response head; network errors and the deadline reject. */
+function send(target: URL, headers: Record<string, string>, deadline: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const https = target.protocol === 'https:'
+    if (!https && target.protocol !== 'http:') return reject(new NetworkError(`unsupported protocol ${target.protocol}`))
+    const request = (https ? httpsRequest : httpRequest)(target, { method: 'GET', headers, agent: https ? HTTPS_AGENT : HTTP_AGENT })
+    const timer = setTimeout(() => request.destroy(new NetworkError('timed out', 'TimeoutError')), Math.max(0, deadline - Date.now()))
+    request.once('response', (res) => {
+      clearTimeout(timer)
+      resolve(res)
+    })
+    request.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    request.end()
+  })
+}
+
+/** The decoded body, or null past `maxBytes`; a cut connection or the deadline rejects. */
+function readBody(res: IncomingMessage, maxBytes: number, deadline: number): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) => {
+    const encoding = headerValue(res.headers['content-encoding'])?.trim().toLowerCase()
+    const decoder =
+      encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null
+    const stream = decoder ? res.pipe(decoder) : res
+    const chunks: Buffer[] = []
+    let total = 0
+    let settled = false
+    const finish = (err: Error | null, value?: Uint8Array | null) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (err) {
+        res.destroy()
+        decoder?.destroy()
+        reject(err)
+      } else resolve(value!)
+    }
+    const timer = setTimeout(() => finish(new NetworkError('timed out', 'TimeoutError')), Math.max(0, deadline - Date.now()))
+    stream.on('data', (chunk: Buffer) => {
+      total += chunk.length
+      if (total > maxBytes) {
+        res.destroy()
+        decoder?.destroy()
+        return finish(null, null)
+      }
+      chunks.push(chunk)
+    })
+    stream.once('end', () => {
+      if (!res.complete) return finish(new NetworkError('the connection closed before the whole body arrived'))
+      finish(null, chunks.length === 1 ? new Uint8Array(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.length) : Buffer.concat(chunks, total))
+    })
+    stream.once('error', (err) => finish(err))
+    res.once('aborted', () => finish(new NetworkError('the connection closed before the whole body arrived')))
+    res.once('error', (err) => finish(err))
+  })
+}
+
+async function excerptOf(res: IncomingMessage, deadline: number): Promise<string> {
+  try {
+    const body = await readBody(res, 64 * 1024, deadline)
+    return body ? new TextDecoder().decode(body).replace(/\s+/g, ' ').trim().slice(0, 200) : ''
+  } catch {
+    return ''
   }
 }
 

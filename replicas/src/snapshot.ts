@@ -5,28 +5,36 @@
  * A snapshot is accepted only when its manifest is signed by the pinned key and names the log,
  * its file has exactly the manifest's byte length and SHA-256, it decompresses within the size
  * cap and decodes strictly, it holds the manifest's tree size and record count, and its right
- * edge hashes to the manifest's root (the directory's `openSnapshot` does these checks). The caller then fetches the hash tiles up to the
- * snapshot's size (they must hash to the same root) and checks every binding against the leaf
- * hash at its index, before the snapshot's size is extended to a signed checkpoint.
+ * edge hashes to the manifest's root (`openSnapshotColumns`, the column form of the directory's
+ * `openSnapshot`). The caller then fetches the hash tiles up to the snapshot's size (they must
+ * hash to the same root) and checks every binding against the leaf hash at its index as they
+ * pass, before the snapshot's size is extended to a signed checkpoint.
  * @module
  */
-import { RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
+import { createHash } from 'node:crypto'
+import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../../src/protocol/binding-entry.ts'
+import { HashAppender } from '../../src/protocol/hash-appender.ts'
+import { HASH_SIZE, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
-import type { SnapshotContent, SnapshotManifest } from '../../src/protocol/snapshot.ts'
-import { openSnapshot, SnapshotError } from '../../src/protocol/snapshot-verify.ts'
-import { splitTile, TILE_WIDTH } from '../../src/protocol/tiles.ts'
+import { leafHashInto } from '../../src/protocol/sha256.ts'
+import { openSnapshotColumns, type SnapshotColumns } from '../../src/protocol/snapshot-columns.ts'
+import type { SnapshotManifest } from '../../src/protocol/snapshot.ts'
+import { SnapshotError } from '../../src/protocol/snapshot-verify.ts'
+import { TILE_WIDTH } from '../../src/protocol/tiles.ts'
 import { MirrorError } from './errors.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Progress } from './logger.ts'
-import { entryOfBinding, type LeafReader } from './proofs.ts'
+import type { BindingCheck } from './binding-check.ts'
 import { verifyManifest } from './trust.ts'
+import { HashBatch, simdAvailable } from './sha256x4.ts'
+import { TILE_STORED_BYTES, TreeAppender } from './tile-hash.ts'
 import { sameBytes } from './verify-range.ts'
 
-/** A snapshot that passed every check against its signed manifest. */
+/** A snapshot that passed every check against its signed manifest, decoded into columns. */
 export interface VerifiedSnapshot {
   manifest: SnapshotManifest & { note: string }
-  content: SnapshotContent
+  columns: SnapshotColumns
   edge: RightEdge
 }
 
@@ -55,9 +63,10 @@ export async function fetchSnapshot(client: LogClient, key: NoteVerifierKey, max
 }
 
 /**
- * Checks a snapshot file against its signed manifest with the directory's own code
- * (`openSnapshot`: signature, origin, length, SHA-256, size-capped gunzip, strict decode, tree
- * size, record count, edge root); any failure is `bad_snapshot`.
+ * Checks a snapshot file against its signed manifest with the directory's own checks
+ * (`openSnapshotColumns`, the column form of `openSnapshot`: signature, origin, length, SHA-256,
+ * size-capped gunzip, strict decode, tree size, record count, edge root); any failure is
+ * `bad_snapshot`. The SHA-256 of the file is node:crypto's (the same function, natively).
  */
 export async function verifySnapshotData(
   manifest: SnapshotManifest & { note: string },
@@ -65,33 +74,148 @@ export async function verifySnapshotData(
   key: NoteVerifierKey,
   maxUnzippedBytes: number,
 ): Promise<VerifiedSnapshot> {
-  let content: SnapshotContent
+  let columns: SnapshotColumns
   try {
-    content = (await openSnapshot(manifest.note, data, key, maxUnzippedBytes)).content
+    // Shared memory: a large snapshot's bindings are checked in a worker thread (binding-check.ts).
+    columns = (await openSnapshotColumns(manifest.note, data, key, maxUnzippedBytes, sha256, { shared: true })).columns
   } catch (err) {
     if (!(err instanceof SnapshotError)) throw err
     throw new MirrorError('bad_snapshot', `snapshot at tree size ${manifest.treeSize}: ${err.message}`, { size: manifest.treeSize, reason: err.code })
   }
-  return { manifest, content, edge: new RightEdge(content.treeSize, content.rightEdge) }
+  return { manifest, columns, edge: new RightEdge(columns.treeSize, columns.rightEdge) }
 }
 
-/** Throws `bad_snapshot` unless every binding is the add or renew entry the log holds at its index. */
-export function checkSnapshotBindings(content: SnapshotContent, leafAt: LeafReader): void {
-  for (const record of content.records) {
-    for (const b of record.bindings) {
-      if (!entryOfBinding(record.subject, b, leafAt)) {
-        throw new MirrorError(
-          'bad_snapshot',
-          `snapshot at tree size ${content.treeSize}: the binding of +${record.subject} to app ${b.app} is not log entry ${b.index}`,
-        )
+function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest())
+}
+
+/**
+ * Checks, while the log's leaf hashes stream past in log order, that every binding of a snapshot
+ * is the add or renew entry the log holds at its index: it re-encodes the binding's entry and
+ * requires its leaf hash to be the log's. Feed it with {@link leaves} in order, then call
+ * {@link done} once the leaves are known to be the log's (their root checked): it throws
+ * `bad_snapshot` for the first mismatch. (A mismatch is only reported then, so that tiles that
+ * do not hash to the signed root are `bad_data` whatever the snapshot says.)
+ *
+ * The bindings' fields are first copied into log order, so that the check reads them in order:
+ * read at their positions (subject order) the lookups would be random, about one cache miss each.
+ */
+export class SnapshotBindingCheck {
+  readonly #treeSize: number
+  /** The bindings in log order: log index, number, app, TTL, time, key. */
+  readonly #index: Float64Array
+  readonly #subject: Float64Array
+  readonly #app: Uint32Array
+  readonly #ttl: Uint32Array
+  readonly #time: Float64Array
+  readonly #keys = new Map<number, Uint8Array>()
+  #next = 0
+  #failure: MirrorError | null = null
+  /** Scratch: the entries of one tile's bindings, and their leaf hashes. */
+  #entries = new Uint8Array(256 * MAX_BINDING_ENTRY)
+  #hashes = new Uint8Array(256 * HASH_SIZE)
+  readonly #leaf = new Uint8Array(HASH_SIZE)
+  readonly #batch: HashBatch | null
+
+  constructor(c: SnapshotColumns, batch: HashBatch | null = simdAvailable() ? new HashBatch() : null) {
+    this.#batch = batch
+    this.#treeSize = c.treeSize
+    const n = c.bindings
+    // Index and time come in log order from the decoder; number, app and TTL are gathered
+    // (app and TTL packed in one word first, so the gather reads two arrays, not three).
+    this.#index = c.logIndex
+    this.#time = c.logTime
+    const subjectAt = new Float64Array(n)
+    const appTtl = new Float64Array(n)
+    let p = 0
+    for (let r = 0; r < c.records; r++) {
+      const subject = c.subjects[r]!
+      for (let end = p + c.counts[r]!; p < end; p++) {
+        subjectAt[p] = subject
+        appTtl[p] = c.app[p]! * 2 ** 32 + c.ttlDays[p]!
       }
     }
+    this.#subject = new Float64Array(n)
+    this.#app = new Uint32Array(n)
+    this.#ttl = new Uint32Array(n)
+    const order = c.byIndex
+    for (let k = 0; k < n; k++) {
+      const q = order[k]!
+      this.#subject[k] = subjectAt[q]!
+      const x = appTtl[q]!
+      this.#ttl[k] = x % 2 ** 32
+      this.#app[k] = Math.floor(x / 2 ** 32)
+    }
+    if (c.keys.size > 0) for (let k = 0; k < n; k++) if (c.keys.has(order[k]!)) this.#keys.set(k, c.keys.get(order[k]!)!)
   }
+
+  /** The leaf hashes of log entries `first`, `first + 1`, ... lie in `leaves[0 ..]`, `count` of them. */
+  leaves(first: number, leaves: Uint8Array, count: number): void {
+    const end = first + count
+    const index = this.#index
+    // The bindings made by entries in [first, end): hash each one's add entry (in bulk), then compare.
+    const from = this.#next
+    let to = from
+    while (to < index.length && index[to]! < end) to++
+    this.#next = to
+    if (this.#failure || to === from) return
+    if (index[from]! < first) throw new MirrorError('internal', `binding check fed entry ${first} after ${index[from]}`)
+    if ((to - from) * HASH_SIZE > this.#hashes.length) this.#hashes = new Uint8Array((to - from) * HASH_SIZE)
+    const batch = this.#batch
+    for (let k = from; k < to; k++) {
+      const at = (k - from) * MAX_BINDING_ENTRY
+      const n = this.#encode('add', k, at)
+      if (n < 0) this.#hashes.fill(0, (k - from) * HASH_SIZE, (k - from + 1) * HASH_SIZE)
+      else if (batch) batch.leaf(this.#entries, at, at + n, this.#hashes, (k - from) * HASH_SIZE)
+      else leafHashInto(this.#entries, at, at + n, this.#hashes, (k - from) * HASH_SIZE)
+    }
+    batch?.flush()
+    for (let k = from; k < to; k++) {
+      const at = (index[k]! - first) * HASH_SIZE
+      // Most bindings were made by an add; one made by a renew is hashed again as one.
+      if (equal(this.#hashes, (k - from) * HASH_SIZE, leaves, at) || this.#renewMatches(k, leaves, at)) continue
+      this.#failure = new MirrorError(
+        'bad_snapshot',
+        `snapshot at tree size ${this.#treeSize}: the binding of +${this.#subject[k]} to app ${this.#app[k]} is not log entry ${index[k]}`,
+      )
+      return
+    }
+  }
+
+  /** Throws the first mismatch, or unless every binding has been checked. */
+  done(): void {
+    if (this.#failure) throw this.#failure
+    if (this.#next !== this.#index.length) throw new MirrorError('internal', 'the snapshot binding check did not see every binding')
+  }
+
+  /** Encodes the entry of `kind` that made binding `k` (log order) at `#entries[at ..]`; its length, or -1 when no entry can carry it. */
+  #encode(kind: 'add' | 'renew', k: number, at: number): number {
+    if (at + MAX_BINDING_ENTRY > this.#entries.length) {
+      const grown = new Uint8Array(Math.max(at + MAX_BINDING_ENTRY, this.#entries.length * 2))
+      grown.set(this.#entries)
+      this.#entries = grown
+    }
+    const key = this.#keys.size > 0 ? this.#keys.get(k) : undefined
+    return encodeBindingEntryInto(kind, this.#subject[k]!, this.#app[k]!, this.#time[k]!, this.#ttl[k]!, key, this.#entries, at)
+  }
+
+  #renewMatches(k: number, leaves: Uint8Array, at: number): boolean {
+    const n = this.#encode('renew', k, 0)
+    if (n < 0) return false
+    leafHashInto(this.#entries, 0, n, this.#leaf, 0)
+    return equal(this.#leaf, 0, leaves, at)
+  }
+}
+
+function equal(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number): boolean {
+  for (let i = 0; i < HASH_SIZE; i++) if (a[aAt + i] !== b[bAt + i]) return false
+  return true
 }
 
 /**
  * Writes the stored hashes of the tree of `size` into `hashes` (from empty), from the public
  * level-0 tiles, and requires them to hash to `rootHash` (else `bad_data`). Returns the edge.
+ * `check`, if given, sees every tile's leaves in log order (the snapshot binding check).
  */
 export async function hashesFromTiles(
   client: LogClient,
@@ -99,10 +223,12 @@ export async function hashesFromTiles(
   rootHash: Uint8Array,
   hashes: HashFile,
   progress?: Progress,
-  concurrency = 8,
+  check?: BindingCheck,
+  concurrency = 16,
 ): Promise<RightEdge> {
   if (hashes.writtenCount !== 0) throw new MirrorError('internal', 'hashesFromTiles needs an empty hash file')
-  const edge = new RightEdge()
+  const tree = new TreeAppender(new HashAppender())
+  const edge = tree.edge
   const tiles = Math.ceil(size / TILE_WIDTH)
   const inFlight = new Map<number, Promise<Uint8Array>>()
   const request = (t: number) => {
@@ -111,18 +237,31 @@ export async function hashesFromTiles(
     p.catch(() => {})
     inFlight.set(t, p)
   }
-  for (let t = 0; t < tiles; t++) {
-    for (let ahead = t; ahead < t + concurrency; ahead++) request(ahead)
-    const data = await inFlight.get(t)!
-    inFlight.delete(t)
-    for (const leaf of splitTile(data)) {
-      const at = storedHashIndex(0, edge.size)
-      hashes.write(at, edge.append(leaf))
+  const stored = new Uint8Array(TILE_STORED_BYTES)
+  let written = 0
+  let finished = false
+  try {
+    for (let t = 0; t < tiles; t++) {
+      for (let ahead = t; ahead < t + concurrency; ahead++) request(ahead)
+      const data = await inFlight.get(t)!
+      inFlight.delete(t)
+      const count = data.length / HASH_SIZE
+      check?.leaves(edge.size, data, count)
+      const n = tree.append(data, 0, count, stored)
+      hashes.writeRun(written, stored, 0, n)
+      written += n
+      progress?.update(edge.size)
     }
-    progress?.update(edge.size)
+    finished = true
+  } finally {
+    // Background writes of hashes.bin end here, whatever happened (a write error wins only if nothing else failed).
+    await hashes.drain().catch((err) => {
+      if (finished) throw err
+    })
   }
-  if (!sameBytes(edge.root(), rootHash)) {
+  if (written !== storedHashIndex(0, edge.size) || !sameBytes(edge.root(), rootHash)) {
     throw new MirrorError('bad_data', `the level-0 hash tiles up to tree size ${size} do not hash to the signed root`, { size })
   }
-  return edge
+  await check?.done()
+  return edge.rightEdge()
 }

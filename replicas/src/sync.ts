@@ -31,14 +31,16 @@ import { FoldError } from '../../src/protocol/state.ts'
 import { checkLargerTree, checkSmallerTree, forkRefusal, type SignedTree } from './consistency.ts'
 import { MirrorError } from './errors.ts'
 import { writeEvidence } from './evidence.ts'
-import { FoldSession, sortedBase, storeBase, type BaseRecords } from './fold.ts'
+import { FoldSession, indexBase, storeBase, type BaseRecords } from './fold.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Logger } from './logger.ts'
-import { leafReader, receiptFor } from './proofs.ts'
-import { checkSnapshotBindings, fetchSnapshot, hashesFromTiles } from './snapshot.ts'
+import { receiptFor } from './proofs.ts'
+import { startBindingCheck } from './binding-check.ts'
+import { fetchSnapshot, hashesFromTiles } from './snapshot.ts'
 import { FileSpool, MemorySpool } from './spool.ts'
-import type { AppInfo, MirrorStore, SubjectRecord } from './store/index.ts'
+import { IndexBuilder, StoreError, type AppInfo, type BuildOrder, type MirrorStore, type SubjectIndex } from './store/index.ts'
+import type { SnapshotColumns } from '../../src/protocol/snapshot-columns.ts'
 import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
 import { RootMismatch, sameBytes, verifyRange, type RangeTarget } from './verify-range.ts'
 
@@ -167,16 +169,20 @@ async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<
     return { status: 'applied', from: 0, treeSize: ctx.store.treeSize, checkpointSize: served.size, applied }
   }
 
-  const { manifest, content, edge } = snapshot
+  const { manifest, columns, edge } = snapshot
   logger.info('bootstrap', { from: 0, snapshot: manifest.treeSize, records: manifest.records, to: served.size })
+  let index: SubjectIndex
   try {
+    // The level-0 tiles give the Merkle hashes; every binding is checked against them as they pass.
+    const check = await startBindingCheck(columns)
     const progress = logger.progress('hash tiles', manifest.treeSize, 'hashes')
     try {
-      await hashesFromTiles(client, manifest.treeSize, manifest.rootHash, hashes, progress)
+      await hashesFromTiles(client, manifest.treeSize, manifest.rootHash, hashes, progress, check)
     } finally {
       progress.end()
+      check.close()
     }
-    checkSnapshotBindings(content, leafReader(hashes, hashes.writtenCount))
+    index = snapshotIndex(columns)
   } catch (err) {
     hashes.discardUnverified()
     throw err
@@ -186,11 +192,11 @@ async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<
     edge,
     targets: [{ size: served.size, rootHash: served.rootHash, what: `the checkpoint from ${source}` }],
     checkpoint: served,
-    base: sortedBase(content.records),
-    apps: content.apps,
+    base: indexBase(index),
+    apps: columns.apps,
     older: { source: `${client.url}/log/snapshot/latest`, note: manifest.note, size: manifest.treeSize, rootHash: manifest.rootHash },
     servedSource: source,
-    bootstrap: { records: content.records, apps: content.apps, edge },
+    bootstrap: { index, order: { subjects: columns.subjects, counts: columns.counts }, apps: columns.apps, edge },
   })
   return {
     status: 'bootstrapped',
@@ -200,6 +206,23 @@ async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<
     applied,
     snapshotSize: manifest.treeSize,
   }
+}
+
+/** The snapshot's records as a store index (no object per record); a record the store refuses is `bad_snapshot`. */
+function snapshotIndex(c: SnapshotColumns): SubjectIndex {
+  const builder = new IndexBuilder(c.records, c.bindings + (c.bindings >>> 4))
+  let at = 0
+  try {
+    for (let r = 0; r < c.records; r++) {
+      const count = c.counts[r]!
+      builder.addColumns(c.subjects[r]!, count, at, c.app, c.ttlDays, c.verifiedAt, c.index, c.keys)
+      at += count
+    }
+  } catch (err) {
+    if (err instanceof StoreError) throw new MirrorError('bad_snapshot', `snapshot at tree size ${c.treeSize}: ${err.message}`)
+    throw err
+  }
+  return builder.finish()
 }
 
 /** Rebuilds hashes.bin from tiles when it lacks part of the held tree (e.g. deleted by hand). */
@@ -236,8 +259,8 @@ interface RangePlan {
   /** The signed tree the range must extend (for telling a fork from garbage), if any. */
   older: SignedTree | null
   servedSource: string
-  /** Store the snapshot first (with the first chunk). */
-  bootstrap?: { records: SubjectRecord[]; apps: AppInfo[]; edge: RightEdge }
+  /** Store the snapshot first (with the first chunk); the store takes the index over. */
+  bootstrap?: { index: SubjectIndex; order: BuildOrder; apps: AppInfo[]; edge: RightEdge }
 }
 
 /** Verifies then applies [from, checkpoint.size); returns the entries applied. */
@@ -279,7 +302,7 @@ async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
         if (!committed) await ctx.beforeWrite()
         if (!committed && plan.bootstrap) {
           const b = plan.bootstrap
-          await store.bootstrap(b.records, { treeSize: plan.from, checkpoint: plan.checkpoint.note, rightEdge: b.edge.hashes, apps: b.apps })
+          await store.bootstrapIndex(b.index, { treeSize: plan.from, checkpoint: plan.checkpoint.note, rightEdge: b.edge.hashes, apps: b.apps }, b.order)
           committed = true
           hashes.markValid(storedHashCount(to))
           ctx.committed({ from: plan.from, to: plan.from, entries: [], checkpoint: plan.checkpoint })

@@ -9,13 +9,16 @@
  * the bundles are the entries the log signed (content).
  * @module
  */
-import { leafHash, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
+import { HashAppender } from '../../src/protocol/hash-appender.ts'
+import { HASH_SIZE, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
+import { leafHashInto } from '../../src/protocol/sha256.ts'
 import { TILE_WIDTH } from '../../src/protocol/tiles.ts'
 import { MirrorError } from './errors.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Progress } from './logger.ts'
 import type { Spool } from './spool.ts'
+import { TILE_STORED_BYTES, TreeAppender } from './tile-hash.ts'
 
 /** A size at which the recomputed root must equal a signed one. */
 export interface RangeTarget {
@@ -65,7 +68,7 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
   const { client, from, hashes, chunkEntries, spool } = input
   const to = input.targets.at(-1)!.size
   if (to < from) throw new MirrorError('internal', `cannot verify a range from ${from} back to ${to}`)
-  const edge = input.edge.clone()
+  const edge = new HashAppender(input.edge)
   if (edge.size !== from) throw new MirrorError('internal', `edge of size ${edge.size} does not start the range at ${from}`)
   const targets = [...input.targets]
   const chunks: VerifiedRange['chunks'] = []
@@ -83,21 +86,42 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
     inFlight.set(b, p)
   }
 
+  // One bundle's leaf hashes (hashed four at a time), then its stored hashes, written contiguously
+  // (see TreeAppender), then to hashes.bin.
+  const tree = new TreeAppender(edge)
+  const batch = tree.batch
+  const leaves = new Uint8Array(TILE_WIDTH * HASH_SIZE)
+  const stored = new Uint8Array(TILE_STORED_BYTES)
   let hashStart = storedHashIndex(0, from)
+  let finished = false
   try {
     for (let b = first; b <= last; b++) {
       for (let ahead = b; ahead < b + concurrency; ahead++) request(ahead)
       const bundle = await inFlight.get(b)!
       inFlight.delete(b)
       const skip = Math.max(0, from - b * TILE_WIDTH)
-      const entries = bundle.slice(skip)
-      for (const entry of entries) {
-        const stored = edge.append(leafHash(entry))
+      const entries = skip === 0 ? bundle : bundle.slice(skip)
+      for (let k = 0; k < entries.length; k++) {
+        const entry = entries[k]!
+        if (batch) batch.leaf(entry, 0, entry.length, leaves, k * HASH_SIZE)
+        else leafHashInto(entry, 0, entry.length, leaves, k * HASH_SIZE)
+      }
+      batch?.flush()
+      // A whole bundle goes in at once unless a chunk end or a checked size falls inside it.
+      const start = edge.size
+      const end = start + entries.length
+      const inside = (n: number) => n > start && n < end
+      const whole = !inside(nextChunkEnd) && !targets.some((t) => inside(t.size))
+      for (let k = 0; k < entries.length; ) {
+        const count = whole ? entries.length : 1
+        const n = tree.append(leaves, k * HASH_SIZE, count, stored)
         // Hashes below the verified end are held already (and the root checks prove these equal).
-        if (hashStart >= hashes.validCount) hashes.write(hashStart, stored)
-        hashStart += stored.length
+        const skipHeld = Math.max(0, Math.min(n, hashes.validCount - hashStart))
+        if (skipHeld < n) hashes.writeRun(hashStart + skipHeld, stored, skipHeld * HASH_SIZE, n - skipHeld)
+        hashStart += n
+        k += count
         if (edge.size === nextChunkEnd) {
-          chunks.push({ end: edge.size, edge: edge.clone() })
+          chunks.push({ end: edge.size, edge: edge.rightEdge() })
           nextChunkEnd = Math.min(to, edge.size + chunkEntries)
         }
         while (targets.length > 0 && targets[0]!.size === edge.size) {
@@ -109,15 +133,20 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
       spool.add(entries)
       input.progress?.update(edge.size - from)
     }
+    finished = true
   } finally {
     inFlight.clear()
+    // Background writes of hashes.bin end here, whatever happened (a write error wins only if nothing else failed).
+    await hashes.drain().catch((err) => {
+      if (finished) throw err
+    })
   }
   for (const target of targets) {
     // Only a range of length 0 gets here (the end equals the start).
     const root = edge.root()
     if (target.size !== edge.size || !sameBytes(root, target.rootHash)) throw new RootMismatch(target, root)
   }
-  if (chunks.length === 0 || chunks.at(-1)!.end !== to) chunks.push({ end: to, edge: edge.clone() })
+  if (chunks.length === 0 || chunks.at(-1)!.end !== to) chunks.push({ end: to, edge: edge.rightEdge() })
   return { from, to, chunks }
 }
 

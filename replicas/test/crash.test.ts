@@ -122,12 +122,15 @@ describe('kill -9 during sync', () => {
 
   it('always restarts from the last committed state and converges (snapshot bootstrap)', async () => {
     fake.snapshotSize = 16_000
+    // A bootstrap is a few dozen requests: slow each more, so that the kills land inside it.
+    fake.delayMs = 40
     try {
       const { kills, midway } = await crashUntilSynced(tempDir(), 1000, 8)
       expect(kills).toBeGreaterThanOrEqual(3)
       expect(midway).toBeGreaterThanOrEqual(1)
     } finally {
       fake.snapshotSize = null
+      fake.delayMs = 15
     }
   })
 })

@@ -11,6 +11,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256Leaf, sha256Node } from './sha256.ts'
 
 /** A 32-byte SHA-256 hash: a record hash, an interior node or a tree root. */
 export type Hash = Uint8Array
@@ -27,18 +28,67 @@ export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0))
  */
 export type HashReader = (indexes: number[]) => Hash[]
 
+/**
+ * The two hash functions of RFC 6962 Merkle trees. The default is `./sha256.ts` (pure JS,
+ * specialised for these tiny messages); {@link setMerkleHasher} swaps in another implementation
+ * of the same functions (a faster native one, or @noble/hashes to compare), never other results.
+ */
+export interface MerkleHasher {
+  /** SHA-256(0x00 || data). */
+  leaf(data: Uint8Array): Hash
+  /** SHA-256(0x01 || left || right) of two 32-byte hashes. */
+  node(left: Hash, right: Hash): Hash
+}
+
+/** The built-in hasher (`./sha256.ts`). */
+export const DEFAULT_HASHER: MerkleHasher = { leaf: sha256Leaf, node: sha256Node }
+
+/** @noble/hashes' general SHA-256, as this module hashed before `./sha256.ts`; kept as a reference and baseline. */
+export const NOBLE_HASHER: MerkleHasher = {
+  leaf: (data) => sha256.create().update(Uint8Array.of(0x00)).update(data).digest(),
+  node: (left, right) => {
+    const buf = new Uint8Array(1 + 2 * HASH_SIZE)
+    buf[0] = 0x01
+    buf.set(left, 1)
+    buf.set(right, 1 + HASH_SIZE)
+    return sha256(buf)
+  },
+}
+
+let hasher: MerkleHasher = DEFAULT_HASHER
+
+/**
+ * Makes `next` (null: the default) the hasher of every function in this module, process-wide,
+ * and returns the previous one. Throws, changing nothing, unless `next` reproduces known RFC 6962
+ * answers (the Certificate Transparency test tree's leaves and nodes).
+ */
+export function setMerkleHasher(next: MerkleHasher | null): MerkleHasher {
+  const candidate = next ?? DEFAULT_HASHER
+  const hex = (h: Uint8Array) => Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('')
+  const empty = candidate.leaf(new Uint8Array(0))
+  const zero = candidate.leaf(Uint8Array.of(0x00))
+  const long = candidate.leaf(new Uint8Array(200).fill(0x61))
+  if (
+    hex(empty) !== '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d' ||
+    hex(candidate.node(empty, zero)) !== 'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125' ||
+    hex(long) !== hex(NOBLE_HASHER.leaf(new Uint8Array(200).fill(0x61))) ||
+    hex(candidate.node(long, empty)) !== hex(NOBLE_HASHER.node(long, empty))
+  ) {
+    throw new Error('setMerkleHasher: the hasher does not compute RFC 6962 SHA-256 hashes')
+  }
+  const previous = hasher
+  hasher = candidate
+  return previous
+}
+
 /** The RFC 6962 leaf hash of a record: SHA-256(0x00 || data). */
 export function leafHash(data: Uint8Array): Hash {
-  return sha256.create().update(Uint8Array.of(0x00)).update(data).digest()
+  return hasher.leaf(data)
 }
 
 /** The RFC 6962 interior node hash: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Hash, right: Hash): Hash {
-  const buf = new Uint8Array(1 + 2 * HASH_SIZE)
-  buf[0] = 0x01
-  buf.set(left, 1)
-  buf.set(right, 1 + HASH_SIZE)
-  return sha256(buf)
+  return hasher.node(left, right)
 }
 
 /** The reference RFC 6962 MTH over a list of leaf hashes, by its recursive definition (for tests). */

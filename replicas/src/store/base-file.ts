@@ -48,10 +48,20 @@ export interface BaseBlock {
 }
 
 /**
+ * The subjects (ascending) and binding counts of an index fresh from `IndexBuilder.finish`,
+ * as the builder was given them: with them and `payloadInBuildOrder()`, a base file is written
+ * sequentially, without sorting the subjects or looking each one up.
+ */
+export interface BuildOrder {
+  subjects: Float64Array
+  counts: ArrayLike<number>
+}
+
+/**
  * Writes the index's state as base file `path` (via `path.tmp`, fsync, rename, fsync dir).
  * The index must not change until the returned promise settles.
  */
-export async function writeBase(path: string, treeSize: number, index: ReadonlyIndex): Promise<BaseInfo> {
+export async function writeBase(path: string, treeSize: number, index: ReadonlyIndex, order?: BuildOrder): Promise<BaseInfo> {
   const tmp = `${path}.tmp`
   const handle = await open(tmp, 'w')
   let bytes = 0
@@ -61,7 +71,9 @@ export async function writeBase(path: string, treeSize: number, index: ReadonlyI
       await handle.write(data, 0, data.length)
       bytes += data.length
     }
-    const subjects = index.sortedSubjects()
+    const ordered = order && index.payloadInBuildOrder()
+    if (order && ordered && order.subjects.length !== index.size) throw new StoreError('invalid', 'the build order does not match the index')
+    const subjects = order && ordered ? order.subjects : index.sortedSubjects()
     const header = new Uint8Array(HEADER_LENGTH)
     const hv = new DataView(header.buffer)
     hv.setUint32(0, TAG_HEADER, true)
@@ -74,10 +86,27 @@ export async function writeBase(path: string, treeSize: number, index: ReadonlyI
     let words = new Uint32Array(BLOCK_RECORDS * 4 * BINDING_WORDS)
     const counts = new Uint16Array(BLOCK_RECORDS)
     const slots = new Int32Array(BLOCK_RECORDS)
+    let ordinal = 0 // binding ordinal of the block's first record, in build order
     for (let from = 0; from < subjects.length; from += BLOCK_RECORDS) {
       const to = Math.min(subjects.length, from + BLOCK_RECORDS)
       let used = 0
       const fingerprints = new Map<number, Uint8Array>()
+      if (order && ordered) {
+        // The payload is in subject order: the block's bindings are one contiguous run.
+        for (let r = from; r < to; r++) {
+          const count = order.counts[r]!
+          counts[r - from] = count
+          used += count
+        }
+        for (let k = 0; k < used; k++) {
+          const key = index.keyFingerprint(ordinal + k)
+          if (key) fingerprints.set(k, key)
+        }
+        await write(encodeBlock(subjects.subarray(from, to), counts.subarray(0, to - from), ordered.subarray(ordinal * BINDING_WORDS, (ordinal + used) * BINDING_WORDS), fingerprints))
+        ordinal += used
+        bindings += used
+        continue
+      }
       index.findMany(subjects.subarray(from, to), slots)
       for (let r = from; r < to; r++) {
         const slot = slots[r - from]!

@@ -3,6 +3,7 @@
  * directory of files. See docs/mirror-store.md.
  * @module
  */
+export { type BuildOrder } from './base-file.ts'
 export { StoreError, type StoreErrorCode } from './errors.ts'
 export { type EntryBatch } from './journal-codec.ts'
 export { MirrorStore, openStore, type OpenOptions, type StoreStats } from './store.ts'

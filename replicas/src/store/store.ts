@@ -19,12 +19,12 @@
 import { closeSync, ftruncateSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { FRAME_HEADER, fileFrames } from './bytes.ts'
-import { baseRecords, loadBase, writeBase } from './base-file.ts'
+import { fileFrames } from './bytes.ts'
+import { baseRecords, type BuildOrder, loadBase, writeBase } from './base-file.ts'
 import { StoreError } from './errors.ts'
 import { fsyncDir, removeIfExists } from './fsutil.ts'
 import { type BaseRef, fromHex, HEAD_FORMAT, type Head, readHead, toHex, writeHead } from './head.ts'
-import { decodeBatch, decodeEntries, type EntryBatch, encodeBatch, encodeEntries } from './journal-codec.ts'
+import { applyBatchBody, applyEncodedBatch, decodeEntries, type EntryBatch, encodeBatch, encodeEntries } from './journal-codec.ts'
 import { acquireLock, type Lock } from './lock.ts'
 import { IndexBuilder, type IndexMemory, type LoadPolicy, type ReadonlyIndex, SubjectIndex } from './subject-index.ts'
 import { type AppInfo, type Binding, type CommitMeta, checkBindings, checkMeta, checkSubject, type Pinned, type SubjectChange, type SubjectRecord } from './types.ts'
@@ -115,15 +115,15 @@ function loadState(dir: string, head: Head, load?: LoadPolicy): SubjectIndex {
   checkLength(path, head.journal.bytes, 'journal')
   let commits = 0
   for (const { body, offset } of fileFrames(path, head.journal.bytes, `journal ${head.journal.file}`)) {
-    const batch = decodeBatch(body)
-    if (batch.treeSize < treeSize) throw new StoreError('corrupt', `journal: tree size decreases at byte ${offset}`)
+    let batchSize: number
     try {
-      index.apply(batch.changes)
+      batchSize = applyBatchBody(index, body)
     } catch (err) {
-      if (err instanceof StoreError) throw new StoreError('corrupt', `journal: invalid batch at byte ${offset}: ${err.message}`, { cause: err })
+      if (err instanceof StoreError && err.code === 'invalid') throw new StoreError('corrupt', `journal: invalid batch at byte ${offset}: ${err.message}`, { cause: err })
       throw err
     }
-    treeSize = batch.treeSize
+    if (batchSize < treeSize) throw new StoreError('corrupt', `journal: tree size decreases at byte ${offset}`)
+    treeSize = batchSize
     commits++
   }
   if (commits !== head.journal.commits || treeSize !== head.treeSize) {
@@ -264,7 +264,8 @@ export class MirrorStore {
         checkBindings(c.bindings)
       }
       this.checkNext(meta)
-      const batch = encodeBatch(meta.treeSize, changes)
+      const encoded = encodeBatch(meta.treeSize, changes)
+      const batch = encoded.frame
       const entries = meta.entries?.length ? encodeEntries(meta.treeSize, meta.entries) : undefined
       const head = this.head
       const next: Head = {
@@ -280,9 +281,10 @@ export class MirrorStore {
         await writeHead(join(this.dir, 'HEAD'), next)
       })
       this.setHead(next)
-      // Apply what was written (not the caller's objects, which may have changed since). Only
-      // running out of memory can fail here; the store then refuses further mutations.
-      await this.durably(async () => this.live.apply(decodeBatch(batch.subarray(FRAME_HEADER)).changes))
+      // Apply what was written (taken from the caller's objects when they were encoded, not the
+      // objects now, which may have changed since). Only running out of memory can fail here; the
+      // store then refuses further mutations.
+      await this.durably(async () => applyEncodedBatch(this.live, encoded))
     })
   }
 
@@ -298,20 +300,38 @@ export class MirrorStore {
       if ((meta.entries?.length ?? 0) > meta.treeSize) throw new StoreError('invalid', 'more entries than the tree size')
       const builder = new IndexBuilder()
       for await (const r of records) builder.add(r)
-      const index = builder.finish(this.load)
-      const gen = this.head.generation + 1
-      const base = await this.durably(() => this.writeBaseFile(gen, meta.treeSize, index))
-      const entries = meta.entries?.length ? encodeEntries(meta.treeSize, meta.entries) : new Uint8Array(0)
-      const next: Head = {
-        ...this.withMeta(meta),
-        generation: gen,
-        base,
-        origin: base,
-        journal: { file: `journal-${gen}.log`, bytes: 0, commits: 0 },
-        entries: { file: `entries-${gen}.log`, bytes: entries.length, from: meta.treeSize - (meta.entries?.length ?? 0) },
-      }
-      await this.switchGeneration(next, entries)
-      this.live.adopt(index)
+      await this.switchTo(builder.finish(this.load), meta)
+    })
+  }
+
+  /** The body of a bootstrap: writes `index` as the new generation's base and commits it. */
+  private async switchTo(index: SubjectIndex, meta: CommitMeta, order?: BuildOrder): Promise<void> {
+    const gen = this.head.generation + 1
+    const base = await this.durably(() => this.writeBaseFile(gen, meta.treeSize, index, order))
+    const entries = meta.entries?.length ? encodeEntries(meta.treeSize, meta.entries) : new Uint8Array(0)
+    const next: Head = {
+      ...this.withMeta(meta),
+      generation: gen,
+      base,
+      origin: base,
+      journal: { file: `journal-${gen}.log`, bytes: 0, commits: 0 },
+      entries: { file: `entries-${gen}.log`, bytes: entries.length, from: meta.treeSize - (meta.entries?.length ?? 0) },
+    }
+    await this.switchGeneration(next, entries)
+    this.live.adopt(index)
+  }
+
+  /**
+   * `bootstrap` with the records already built into an index (`IndexBuilder.finish()`), which
+   * the store takes over: the caller must not use `index` afterwards. `order`, the subjects and
+   * binding counts the index was built from, lets the base file be written without a lookup per
+   * record (see `writeBase`).
+   */
+  bootstrapIndex(index: SubjectIndex, meta: CommitMeta, order?: BuildOrder): Promise<void> {
+    return this.exclusive(async () => {
+      this.checkNext(meta)
+      if ((meta.entries?.length ?? 0) > meta.treeSize) throw new StoreError('invalid', 'more entries than the tree size')
+      await this.switchTo(index, meta, order)
     })
   }
 
@@ -403,9 +423,9 @@ export class MirrorStore {
     this.edge = head.rightEdge.map(fromHex)
   }
 
-  private async writeBaseFile(gen: number, treeSize: number, index: ReadonlyIndex): Promise<BaseRef> {
+  private async writeBaseFile(gen: number, treeSize: number, index: ReadonlyIndex, order?: BuildOrder): Promise<BaseRef> {
     const file = `base-${gen}.bin`
-    const info = await writeBase(join(this.dir, file), treeSize, index)
+    const info = await writeBase(join(this.dir, file), treeSize, index, order)
     return { file, bytes: info.bytes, treeSize, records: info.records }
   }
 

@@ -20,7 +20,11 @@
  */
 import { StoreError } from './errors.ts'
 import { sortSubjects } from './radix-sort.ts'
-import { type Binding, checkBindings, checkSubject, DAY, type SubjectChange, type SubjectRecord } from './types.ts'
+import { type Binding, checkBindings, checkSubject, DAY, MAX_BINDINGS, MAX_LOG_INDEX, type SubjectChange, type SubjectRecord } from './types.ts'
+
+function isUint(x: number, max: number): boolean {
+  return Number.isSafeInteger(x) && x >= 0 && x <= max
+}
 
 const TWO32 = 4294967296
 const HI_MASK = 0x3ffff
@@ -78,6 +82,7 @@ export interface ReadonlyIndex {
   sortedSubjects(): Float64Array
   records(): Generator<SubjectRecord>
   memoryBytes(): IndexMemory
+  payloadInBuildOrder(): Uint32Array | null
 }
 
 /** murmur3's 32-bit finalizer over both halves of the subject. */
@@ -128,6 +133,11 @@ export class SubjectIndex implements ReadonlyIndex {
   private used: number
   /** Positions below `used` that no record points to. */
   private dead = 0
+  /**
+   * @internal True from `IndexBuilder.finish` (which sets it) until the first change: the
+   * payload then holds the records' bindings in subject order, from position 0.
+   */
+  inBuildOrder = false
   private readonly fingerprints: Map<number, Uint8Array>
   private readonly load: LoadPolicy
 
@@ -156,6 +166,8 @@ export class SubjectIndex implements ReadonlyIndex {
 
   /** Takes over `other`'s contents (which must not be used afterwards); keeps this object's identity. */
   adopt(other: SubjectIndex): void {
+    this.inBuildOrder = other.inBuildOrder
+    other.inBuildOrder = false
     this.slots = other.slots
     this.capacity = other.capacity
     this.n = other.n
@@ -287,6 +299,16 @@ export class SubjectIndex implements ReadonlyIndex {
     return this.bind[j + 2]! + (this.bind[j + 3]! & 0xff) * TWO32
   }
 
+  /**
+   * The binding payload while it is still in the order the index was built in (records in
+   * subject order, their bindings from position 0 on, as `IndexBuilder.finish` leaves it), else
+   * null: lets a fresh index be written out sequentially, without a lookup per record. A view,
+   * valid until the next change.
+   */
+  payloadInBuildOrder(): Uint32Array | null {
+    return this.inBuildOrder ? this.bind.subarray(0, this.used * BINDING_WORDS) : null
+  }
+
   /** Key fingerprint of the binding at `pos` (a copy), if it has one. */
   keyFingerprint(pos: number): Uint8Array | undefined {
     if (((this.bind[pos * BINDING_WORDS + 3]! >>> 8) & FLAG_KEY) === 0) return undefined
@@ -364,6 +386,7 @@ export class SubjectIndex implements ReadonlyIndex {
    * validated first: on `StoreError('invalid')` nothing was applied.
    */
   apply(changes: readonly SubjectChange[]): void {
+    this.inBuildOrder = false
     for (const c of changes) {
       checkSubject(c.subject)
       checkBindings(c.bindings)
@@ -375,8 +398,40 @@ export class SubjectIndex implements ReadonlyIndex {
     if (this.dead > 1024 && this.dead * 2 > this.used) this.compactPayload()
   }
 
+  /**
+   * @internal For the store, which validates a whole batch first: replaces `subject`'s bindings
+   * by the `count` encoded at binding ordinal `at` of `words` (`keys` maps ordinals of `words`
+   * to the fingerprints of flagged bindings), or deletes it when `count` is 0. Call
+   * {@link endApply} after the batch.
+   */
+  putEncoded(subject: number, count: number, words: Uint32Array, at: number, keys?: ReadonlyMap<number, Uint8Array>): void {
+    this.inBuildOrder = false
+    if (count === 0) return this.remove(subject)
+    const pos = this.slotFor(subject, count)
+    const bind = this.bind
+    const from = at * BINDING_WORDS
+    const to = pos * BINDING_WORDS
+    for (let k = 0; k < count * BINDING_WORDS; k++) bind[to + k] = words[from + k]!
+    if (keys && keys.size > 0) {
+      for (let k = 0; k < count; k++) {
+        const key = keys.get(at + k)
+        if (key) this.fingerprints.set(pos + k, key.slice())
+      }
+    }
+  }
+
+  /** @internal Ends a batch of {@link putEncoded} calls (reclaims payload garbage). */
+  endApply(): void {
+    if (this.dead > 1024 && this.dead * 2 > this.used) this.compactPayload()
+  }
+
   private put(subject: number, bindings: readonly Binding[]): void {
-    const count = bindings.length
+    const pos = this.slotFor(subject, bindings.length)
+    for (let k = 0; k < bindings.length; k++) this.writeBinding(pos + k, bindings[k]!)
+  }
+
+  /** Points `subject`'s slot (created if absent) at room for `count` bindings; returns its payload position. */
+  private slotFor(subject: number, count: number): number {
     let slot = this.find(subject)
     let pos: number
     if (slot >= 0) {
@@ -402,7 +457,7 @@ export class SubjectIndex implements ReadonlyIndex {
     const hi = (subject - lo) / TWO32
     this.slots[slot * SLOT_WORDS + 1] = hi + count * 2 ** COUNT_SHIFT
     this.slots[slot * SLOT_WORDS + 2] = pos
-    for (let k = 0; k < count; k++) this.writeBinding(pos + k, bindings[k]!)
+    return pos
   }
 
   private remove(subject: number): void {
@@ -599,6 +654,50 @@ export class IndexBuilder {
     }
   }
 
+  /**
+   * Adds a record whose `count` bindings are given column by column, at position `at` of each
+   * column (a decoded snapshot's layout); `keys` maps positions to key fingerprints. Checks
+   * what `add` checks.
+   */
+  addColumns(
+    subject: number,
+    count: number,
+    at: number,
+    app: ArrayLike<number>,
+    ttlDays: ArrayLike<number>,
+    verifiedAt: ArrayLike<number>,
+    index: ArrayLike<number>,
+    keys?: ReadonlyMap<number, Uint8Array>,
+  ): void {
+    checkSubject(subject)
+    if (count < 1) throw new StoreError('invalid', `record ${subject} has no bindings`)
+    if (count > MAX_BINDINGS) throw new StoreError('invalid', `more than ${MAX_BINDINGS} bindings`)
+    this.begin(subject, count)
+    const bind = this.bind
+    let previous = -1
+    for (let k = 0; k < count; k++) {
+      const p = at + k
+      const a = app[p]!
+      const i = index[p]!
+      const v = verifiedAt[p]!
+      const t = ttlDays[p]!
+      if (!isUint(a, 0xffff) || a <= previous) throw new StoreError('invalid', `binding apps must be u16, strictly ascending (got ${a})`)
+      previous = a
+      if (!isUint(i, MAX_LOG_INDEX)) throw new StoreError('invalid', `binding index out of range: ${i}`)
+      if (!isUint(v, 0xffffffff)) throw new StoreError('invalid', `verifiedAt out of range: ${v}`)
+      if (!isUint(t, 0xffff)) throw new StoreError('invalid', `ttlDays out of range: ${t}`)
+      const key = keys?.get(p)
+      if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) throw new StoreError('invalid', 'key fingerprints must be 32 bytes')
+      const j = this.used * BINDING_WORDS
+      bind[j] = a + t * 65536
+      bind[j + 1] = v
+      bind[j + 2] = i >>> 0
+      bind[j + 3] = Math.floor(i / TWO32) + (key ? FLAG_KEY << 8 : 0)
+      if (key) this.fingerprints.set(this.used, key.slice())
+      this.used++
+    }
+  }
+
   private begin(subject: number, count: number): void {
     if (subject <= this.last) throw new StoreError('invalid', `records must be strictly ascending by subject (${subject} after ${this.last})`)
     this.last = subject
@@ -666,6 +765,8 @@ export class IndexBuilder {
     this.keys = new Float64Array(0)
     this.counts = new Uint16Array(0)
     this.bind = new Uint32Array(0)
-    return new SubjectIndex(s, n, bind, this.used, this.fingerprints, load)
+    const index = new SubjectIndex(s, n, bind, this.used, this.fingerprints, load)
+    index.inBuildOrder = true
+    return index
   }
 }

@@ -1,0 +1,209 @@
+/**
+ * `npm run bench`: the whole benchmark suite on one deterministic dataset, every headline figure
+ * a ratio against a baseline measured in the same run, or a size. Prints a table and writes
+ * `bench/results/latest.json` (flat, every value a number).
+ *
+ *   npm run bench                          1,000,000 records
+ *   npm run bench -- --quick               100,000 records, short runs (under a minute)
+ *   npm run bench -- --records 10000000    the full run
+ *
+ * Flags: --records N, --seed S, --out FILE, --no-live (skip the measurements against the real
+ * Worker), --replay N (tail entries to replay), --queries N (lookups per timed pass).
+ * @module
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { e164Of } from '../src/protocol/entry.ts'
+import { isE164 } from '../src/protocol/phone.ts'
+import { DATASET_NOW, generateDataset, generateTail, sampleSubjects, type Dataset } from './dataset.ts'
+import { measureLive, type LiveOptions } from './live.ts'
+import { buildBenchLog } from './log.ts'
+import { measureLookups } from './lookups.ts'
+import { bootstrapMirror } from './mirror.ts'
+import { measureSizes } from './sizes.ts'
+
+/** What a run measures (see the issue's list); every value is a number. */
+export const REQUIRED_KEYS = [
+  'records',
+  'mirror_lookups_per_s',
+  'map_lookups_per_s',
+  'sqlite_lookups_per_s',
+  'index_bytes_per_record',
+  'snapshot_bytes_per_record',
+  'ndjson_gzip_bytes_per_record',
+  'bundle_bytes_per_entry',
+  'replay_entries_per_s',
+  'bootstrap_s',
+  'mirror_http_rps',
+  'edge_http_rps',
+  'visible_latency_p50_ms',
+  'visible_latency_p99_ms',
+  'sequencer_entries_per_s',
+] as const
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  records: number
+  seed: number
+  /** Tail entries replayed after the bootstrap. */
+  replay: number
+  /** Lookups per timed pass. */
+  queries: number
+  reps: number
+  /** Measurements against the real Worker (null: skip). */
+  live: Omit<LiveOptions, 'seedPhones' | 'verifyPhones'> & { seeds: number; verifications: number } | null
+  /** Progress lines go here. */
+  log: (line: string) => void
+}
+
+/** The settings of `--quick`, the default run, and a run of `records` records. */
+export function defaultOptions(records: number, quick: boolean): BenchOptions {
+  return {
+    records,
+    seed: 1,
+    replay: Math.max(10_000, Math.min(1_000_000, Math.round(records / 2))),
+    queries: quick ? 1_000_000 : Math.max(2_000_000, Math.min(records, 10_000_000)),
+    reps: 3,
+    live: quick
+      ? { seeds: 1000, verifications: 24, concurrency: 4, httpSeconds: 2, httpRounds: 1, pollMs: 250 }
+      : { seeds: 10_000, verifications: 200, concurrency: 8, httpSeconds: 5, httpRounds: 2, pollMs: 250 },
+    log: (line) => process.stderr.write(`${line}\n`),
+  }
+}
+
+const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc
+  if (g) {
+    g()
+    g()
+  }
+}
+
+/** Valid E.164 numbers of the dataset spread across it (a mix of countries), `count` of them from `skip` on. */
+function validPhones(ds: Dataset, count: number, skip: number): string[] {
+  const out: string[] = []
+  const stride = Math.max(1, Math.floor(ds.records.length / (count * 2 + skip * 2 + 1)))
+  let seen = 0
+  for (let i = 0; i < ds.records.length && out.length < count; i += stride) {
+    const phone = e164Of(ds.records[i]!.subject)
+    if (!isE164(phone)) continue
+    if (seen++ >= skip) out.push(phone)
+  }
+  if (out.length < count) throw new Error(`the dataset has too few valid numbers for ${count} live lookups`)
+  return out
+}
+
+/** Runs the suite; returns the flat results. */
+export async function runBench(o: BenchOptions): Promise<Record<string, number>> {
+  const t0 = performance.now()
+  const lap = (what: string) => o.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${what}`)
+  lap(`dataset: ${o.records.toLocaleString('en')} records, seed ${o.seed}`)
+  let ds: Dataset | null = generateDataset(o.records, o.seed)
+  const tail = generateTail(ds, o.replay, o.seed + 1)
+  const queries = Float64Array.from(sampleSubjects(ds, o.queries, 0.5, o.seed + 2))
+  const live = o.live
+  const seedPhones = live ? validPhones(ds, live.seeds, 0) : []
+  const verifyPhones = live ? validPhones(ds, live.verifications, live.seeds) : []
+
+  lap(`log: ${ds.entryCount.toLocaleString('en')} entries + ${tail.length.toLocaleString('en')} tail entries, snapshot`)
+  const log = await buildBenchLog(ds, tail)
+  lap('sizes')
+  const sizes = await measureSizes(ds, log.snapshot)
+  // The mirror runs in this process: free the dataset's objects so its heap is the mirror's own.
+  ds = null
+  gc()
+
+  lap('bootstrap from the snapshot')
+  const m = await bootstrapMirror(log)
+  const results: Record<string, number> = {}
+  try {
+    const memory = m.mirror.memory
+    const records = m.mirror.records
+    lap(`bootstrapped in ${m.bootstrap_s.toFixed(2)} s; lookups (${o.queries.toLocaleString('en')} a pass, ${o.reps} passes)`)
+    const lookups = measureLookups(m.mirror, log.snapshot.bytes, queries, DATASET_NOW, o.reps)
+    lap(`replay ${tail.length.toLocaleString('en')} entries`)
+    const replay = await m.replay()
+    Object.assign(results, {
+      records,
+      ...lookups,
+      index_bytes_per_record: memory.index / records,
+      payload_bytes_per_record: memory.payload / records,
+      mirror_memory_bytes_per_record: (memory.index + memory.payload + memory.fingerprints) / records,
+      ...sizes,
+      replay_entries_per_s: replay.replay_entries_per_s,
+      replay_entries: replay.entries,
+      bootstrap_s: m.bootstrap_s,
+      ...Object.fromEntries(Object.entries(m.bootstrap_steps).map(([k, v]) => [`bootstrap_${k.replace(/\W+/g, '_')}_s`, v])),
+    })
+  } finally {
+    await m.close()
+  }
+
+  if (live) {
+    lap(`live: the Worker under wrangler (LOG_ROUND_MS 1000), ${seedPhones.length} numbers, ${verifyPhones.length} verifications`)
+    Object.assign(results, await measureLive({ ...live, seedPhones, verifyPhones }))
+  }
+  const ratio = (a: string, b: string) => (results[a] !== undefined && results[b] ? results[a]! / results[b]! : NaN)
+  Object.assign(results, {
+    mirror_vs_map: ratio('mirror_lookups_per_s', 'map_lookups_per_s'),
+    mirror_vs_sqlite: ratio('mirror_lookups_per_s', 'sqlite_lookups_per_s'),
+    mirror_batch_vs_map: ratio('mirror_batch_lookups_per_s', 'map_lookups_per_s'),
+    mirror_http_vs_edge: ratio('mirror_http_rps', 'edge_http_rps'),
+    run_s: (performance.now() - t0) / 1000,
+    generated_at_ms: Date.now(),
+    cpus: cpus().length,
+    memory_gib: totalmem() / 2 ** 30,
+  })
+  lap('done')
+  return results
+}
+
+/** The results as a table: figure, value, baseline in the same run, target. */
+export function table(r: Record<string, number>): string {
+  const n = (x: number | undefined, digits = 0) =>
+    x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+  const rate = (x: number | undefined) => (x === undefined ? '–' : x >= 1e6 ? `${n(x / 1e6, 2)} M/s` : x >= 1e3 ? `${n(x / 1e3, 1)} k/s` : `${n(x, 0)}/s`)
+  const x = (v: number) => `${n(v, 2)}×`
+  const rows: [string, string, string, string][] = [
+    ['mirror lookups (library API)', rate(r.mirror_lookups_per_s), `Map ${rate(r.map_lookups_per_s)} (${x(r.mirror_vs_map!)}), SQLite ${rate(r.sqlite_lookups_per_s)} (${x(r.mirror_vs_sqlite!)})`, '≥ 3 M/s, ≥ 2× Map, ≥ 4× SQLite'],
+    ['mirror lookups, batches of 1024', rate(r.mirror_batch_lookups_per_s), `Map (${x(r.mirror_batch_vs_map!)})`, ''],
+    ['lookup index', `${n(r.index_bytes_per_record, 1)} B/record`, `+ ${n(r.payload_bytes_per_record, 1)} B bindings; Map ${n(r.map_bytes_per_record, 0)} B/record`, '≤ 24 B/record'],
+    ['snapshot', `${n(r.snapshot_bytes_per_record, 2)} B/record`, `NDJSON.gz ${n(r.ndjson_gzip_bytes_per_record, 1)} B (${x(r.snapshot_vs_ndjson!)})`, '≤ 3 B, ≤ 0.10× NDJSON'],
+    ['entry bundle (gzip)', `${n(r.bundle_bytes_per_entry, 2)} B/entry`, `raw ${n(r.bundle_raw_bytes_per_entry, 1)} B`, '≤ 9 B/entry'],
+    ['replay (verify + apply)', rate(r.replay_entries_per_s), `${n(r.replay_entries)} entries`, '≥ 200 k/s'],
+    ['bootstrap from snapshot', `${n(r.bootstrap_s, 1)} s`, `${n(r.records)} records`, '≤ 30 s at 10 M'],
+    ['mirror HTTP', `${n(r.mirror_http_rps)} req/s`, `directory ${n(r.edge_http_rps)} req/s (${x(r.mirror_http_vs_edge!)})`, '≥ 5× directory'],
+    ['write → visible at mirror', `p50 ${n(r.visible_latency_p50_ms)} ms, p99 ${n(r.visible_latency_p99_ms)} ms`, `after receipt p50 ${n(r.visible_after_receipt_p50_ms)} ms`, 'p50 ≤ 2 s, p99 ≤ 5 s'],
+    ['sequencer', rate(r.sequencer_entries_per_s), 'LOG_ROUND_MS 1000', '≥ 1,000/s'],
+  ]
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline (same run)', 'target'][i]!.length))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')
+  return [line(['figure', 'value', 'baseline (same run)', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+function parseArgs(argv: string[]): { options: BenchOptions; out: string } {
+  const flag = (name: string) => {
+    const i = argv.indexOf(`--${name}`)
+    return i >= 0 ? argv[i + 1] : undefined
+  }
+  const quick = argv.includes('--quick')
+  const records = Number(flag('records') ?? (quick ? 100_000 : 1_000_000))
+  if (!Number.isSafeInteger(records) || records < 1000) throw new Error('--records must be an integer ≥ 1000')
+  const options = defaultOptions(records, quick)
+  if (flag('seed')) options.seed = Number(flag('seed'))
+  if (flag('replay')) options.replay = Number(flag('replay'))
+  if (flag('queries')) options.queries = Number(flag('queries'))
+  if (argv.includes('--no-live')) options.live = null
+  return { options, out: flag('out') ?? join(import.meta.dirname, 'results', 'latest.json') }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { options, out } = parseArgs(process.argv.slice(2))
+  const results = await runBench(options)
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+  console.log(table(results))
+  console.log(`\n${out}`)
+  process.exit(0)
+}

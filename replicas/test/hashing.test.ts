@@ -1,0 +1,142 @@
+/**
+ * The mirror's bulk hashing: four-lane WebAssembly SHA-256 (sha256x4.ts), whole-tile tree
+ * hashing (tile-hash.ts), the snapshot binding check in a worker thread (binding-check.ts) and
+ * hashes.bin's background writes, each against the scalar protocol code it must equal.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import { encodeEntry } from '../../src/protocol/entry.ts'
+import { HashAppender } from '../../src/protocol/hash-appender.ts'
+import { leafHash, RightEdge } from '../../src/protocol/merkle.ts'
+import { sha256Leaf, sha256Node } from '../../src/protocol/sha256.ts'
+import { decodeSnapshotColumns } from '../../src/protocol/snapshot-columns.ts'
+import { encodeSnapshot, type SnapshotContent } from '../../src/protocol/snapshot.ts'
+import { startBindingCheck } from '../src/binding-check.ts'
+import { HashFile } from '../src/hashes.ts'
+import { HashBatch, hashTileLevels, simdAvailable, TILE_LEVEL_STRIDE } from '../src/sha256x4.ts'
+import { TILE_STORED_BYTES, TreeAppender } from '../src/tile-hash.ts'
+
+const dirs: string[] = []
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+describe('four-lane SHA-256', () => {
+  it('is available here (Node 20 has WebAssembly SIMD)', () => {
+    expect(simdAvailable()).toBe(true)
+  })
+
+  it('hashes leaves of every length and random nodes exactly as the scalar code', () => {
+    const batch = new HashBatch()
+    const datas = Array.from({ length: 600 }, (_, i) => Uint8Array.from({ length: i % 90 }, (_, k) => (k * 31 + i * 7) & 0xff))
+    const out = new Uint8Array(datas.length * 32 + 7)
+    // Inside a larger buffer, at an odd offset, across several flushes (256 messages a batch).
+    datas.forEach((d, i) => {
+      const src = new Uint8Array(d.length + 5)
+      src.set(d, 3)
+      batch.leaf(src, 3, 3 + d.length, out, 7 + i * 32)
+    })
+    batch.flush()
+    datas.forEach((d, i) => expect(out.subarray(7 + i * 32, 7 + i * 32 + 32)).toEqual(sha256Leaf(d)))
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 })), { minLength: 1, maxLength: 40 }), (pairs) => {
+        const got = new Uint8Array(pairs.length * 32)
+        pairs.forEach(([l, r], i) => batch.node(l, 0, r, 0, got, i * 32))
+        batch.flush()
+        pairs.forEach(([l, r], i) => expect(got.subarray(i * 32, i * 32 + 32)).toEqual(sha256Node(l, r)))
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('computes every level of a tile as the scalar node hash does', () => {
+    const leaves = new Uint8Array(256 * 32).map((_, i) => (i * 131 + 7) & 0xff)
+    const levels = hashTileLevels(leaves, 0)
+    let below = Array.from({ length: 256 }, (_, i) => leaves.slice(i * 32, i * 32 + 32))
+    for (let l = 1; l <= 8; l++) {
+      const level = Array.from({ length: below.length / 2 }, (_, k) => sha256Node(below[2 * k]!, below[2 * k + 1]!))
+      level.forEach((h, k) => expect(levels.subarray(l * TILE_LEVEL_STRIDE + k * 32, l * TILE_LEVEL_STRIDE + k * 32 + 32)).toEqual(h))
+      below = level
+    }
+  })
+})
+
+describe('TreeAppender', () => {
+  it('writes the stored hashes RightEdge.append does, for whole tiles and odd runs, from any start', () => {
+    for (const start of [0, 1, 255, 256, 768, 1000]) {
+      const edge = new RightEdge()
+      for (let i = 0; i < start; i++) edge.append(leafHash(Uint8Array.of(i & 0xff, i >> 8)))
+      const tree = new TreeAppender(new HashAppender(edge))
+      const runs = [256, 256, 3, 253, 256, 100]
+      let n = start
+      for (const count of runs) {
+        const leaves = new Uint8Array(count * 32)
+        for (let i = 0; i < count; i++) leaves.set(leafHash(Uint8Array.of(5, (n + i) & 0xff, (n + i) >> 8)), i * 32)
+        const out = new Uint8Array(TILE_STORED_BYTES)
+        const written = tree.append(leaves, 0, count, out)
+        const want: Uint8Array[] = []
+        for (let i = 0; i < count; i++) want.push(...edge.append(leaves.slice(i * 32, i * 32 + 32)))
+        expect(written).toBe(want.length)
+        want.forEach((h, k) => expect(out.subarray(k * 32, k * 32 + 32)).toEqual(h))
+        n += count
+      }
+      expect(tree.edge.root()).toEqual(edge.root())
+    }
+  })
+})
+
+describe('snapshot binding check in a worker thread', () => {
+  // A snapshot of 3,000 bindings whose entries are the log's first 3,000 entries (adds).
+  const records: SnapshotContent['records'] = []
+  const entries: Uint8Array[] = []
+  for (let i = 0; i < 1500; i++) {
+    const subject = 16505550000 + i
+    const bindings = [1, 2].map((app) => ({ app, index: 2 * i + app - 1, verifiedAt: 1_800_000_000 + i, ttlDays: 365 }))
+    records.push({ subject, bindings })
+    for (const b of bindings) entries.push(encodeEntry({ kind: 'add', subject, app: b.app, time: b.verifiedAt, ttlDays: b.ttlDays }))
+  }
+  const leaves = new Uint8Array(entries.length * 32)
+  entries.forEach((e, i) => leaves.set(leafHash(e), i * 32))
+  const snapshot = (recs: SnapshotContent['records']) =>
+    decodeSnapshotColumns(encodeSnapshot({ treeSize: entries.length, rightEdge: [], apps: [{ num: 1, id: 'appa', revoked: false }, { num: 2, id: 'appb', revoked: false }], records: recs }).bytes, { shared: true })
+  const feed = async (recs: SnapshotContent['records']) => {
+    const check = await startBindingCheck(snapshot(recs), { worker: true })
+    try {
+      for (let t = 0; t < entries.length; t += 256) check.leaves(t, leaves.subarray(t * 32), Math.min(256, entries.length - t))
+      await check.done()
+    } finally {
+      check.close()
+    }
+  }
+
+  it('passes a snapshot whose every binding is its log entry', async () => {
+    await feed(records)
+  })
+
+  it('refuses one binding that is not (bad_snapshot), as the main-thread check does', async () => {
+    const tampered = records.map((r, i) => (i === 1234 ? { subject: r.subject, bindings: [r.bindings[0]!, { ...r.bindings[1]!, ttlDays: 30 }] } : r))
+    await expect(feed(tampered)).rejects.toMatchObject({ code: 'bad_snapshot', message: expect.stringContaining('+16505551234 to app 2 is not log entry 2469') })
+  })
+})
+
+describe('hashes.bin background writes', () => {
+  it('writes runs over 8 MiB in the background, refuses synchronous use until drained, and reads back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'whodis-hashes-'))
+    dirs.push(dir)
+    const file = HashFile.open(join(dir, 'hashes.bin'), 0)
+    const count = 300_000 // 9.6 MB: one background write and a remainder
+    const run = new Uint8Array(count * 32)
+    for (let i = 0; i < run.length; i++) run[i] = (i * 7) & 0xff
+    file.writeRun(0, run, 0, count)
+    expect(() => file.reader([0])).toThrow(/in flight/)
+    await file.drain()
+    file.sync()
+    expect(file.reader([0, count - 1])).toEqual([run.slice(0, 32), run.slice((count - 1) * 32)])
+    file.close()
+    // (Buffer.equals: a deep equality over 9.6 MB would take the test's whole time.)
+    expect(readFileSync(join(dir, 'hashes.bin')).equals(Buffer.from(run.buffer))).toBe(true)
+  })
+})
