@@ -62,7 +62,8 @@ export function sampleSubjects(ds: Dataset, count: number, hitRatio: number, see
   return out
 }
 
-function randomSubject(rnd: () => number): number {
+/** One random number from the dataset's mix of countries (E.164 digits as an integer). */
+export function randomSubject(rnd: () => number): number {
   let r = rnd()
   let c = COUNTRIES[0]!
   for (const country of COUNTRIES) {

@@ -8,12 +8,15 @@
  */
 import { signCheckpoint } from '../src/protocol/checkpoint.ts'
 import { signerFromSeed } from '../src/protocol/ed25519.ts'
+import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../src/protocol/binding-entry.ts'
 import { encodeEntry, type LogEntry } from '../src/protocol/entry.ts'
-import { EMPTY_ROOT, RightEdge, type Hash } from '../src/protocol/merkle.ts'
+import { HashAppender } from '../src/protocol/hash-appender.ts'
+import { RightEdge } from '../src/protocol/merkle.ts'
 import { formatSignerKey } from '../src/protocol/note-keys.ts'
 import { noteSignerFromKey, signNote, verifierKeyOf } from '../src/protocol/note.ts'
-import { leafHashInto, nodeHashInto } from '../src/protocol/sha256.ts'
 import { encodeSnapshot, formatManifest, gzip, snapshotDigest, type SnapshotContent } from '../src/protocol/snapshot.ts'
+import { HashBatch } from '../replicas/src/sha256x4.ts'
+import { TILE_STORED_BYTES, TreeAppender } from '../replicas/src/tile-hash.ts'
 import { appId, datasetEntries, type Dataset } from './dataset.ts'
 
 /** The log's name (checkpoint origin). */
@@ -52,32 +55,61 @@ export async function buildBenchLog(ds: Dataset, tail: readonly LogEntry[]): Pro
   let entryBytes = new Uint8Array(shared(size * 18 + 1024))
   const offsets = new Float64Array(shared((size + 1) * 8))
   const leaves = new Uint8Array(shared(size * 32))
+  const batch = new HashBatch()
   let used = 0
   let i = 0
-  const put = (e: LogEntry) => {
-    const bytes = encodeEntry(e)
-    if (used + bytes.length > entryBytes.length) {
-      const grown = new Uint8Array(shared(Math.ceil(entryBytes.length * 1.25) + bytes.length))
-      grown.set(entryBytes.subarray(0, used))
-      entryBytes = grown
+  const room = (n: number) => {
+    if (used + n <= entryBytes.length) return
+    const grown = new Uint8Array(shared(Math.ceil(entryBytes.length * 1.25) + n))
+    grown.set(entryBytes.subarray(0, used))
+    entryBytes = grown
+  }
+  const put = (bytes: Uint8Array | null, length: number) => {
+    if (bytes) {
+      room(bytes.length)
+      entryBytes.set(bytes, used)
     }
-    entryBytes.set(bytes, used)
     offsets[i] = used
-    leafHashInto(bytes, 0, bytes.length, leaves, i * 32)
-    used += bytes.length
+    batch.leaf(entryBytes, used, used + length, leaves, i * 32)
+    used += length
     i++
   }
-  for (const e of datasetEntries(ds)) put(e)
-  for (const e of tail) put(e)
+  for (const e of datasetEntries(ds)) {
+    // Adds (all but the first few entries) are written in place, exactly as encodeEntry writes them.
+    if (e.kind === 'add' && !e.keyFingerprint) {
+      room(MAX_BINDING_ENTRY)
+      const n = encodeBindingEntryInto('add', e.subject, e.app, e.time, e.ttlDays, undefined, entryBytes, used)
+      if (n < 0) throw new Error(`dataset entry ${i} cannot be encoded`)
+      put(null, n)
+    } else {
+      const bytes = encodeEntry(e)
+      put(bytes, bytes.length)
+    }
+  }
+  for (const e of tail) {
+    const bytes = encodeEntry(e)
+    put(bytes, bytes.length)
+  }
+  batch.flush()
   offsets[size] = used
   if (i !== size) throw new Error(`built ${i} entries, expected ${size}`)
 
   const seed = new Uint8Array(32).fill(0x42)
   const { publicKey } = await signerFromSeed(seed)
   const signer = await noteSignerFromKey(formatSignerKey(BENCH_ORIGIN, seed, publicKey))
-  const snapshotEdge = rightEdgeOf(leaves, ds.entryCount)
+  // The tree's edge at the snapshot and at the end, hashing whole tiles four nodes at a time.
+  const tree = new TreeAppender(new HashAppender())
+  const scratch = new Uint8Array(TILE_STORED_BYTES)
+  let snapshotEdge: RightEdge | null = ds.entryCount === 0 ? new RightEdge() : null
+  for (let at = 0; at < size; ) {
+    const count = Math.min(256 - (at % 256), size - at, at < ds.entryCount ? ds.entryCount - at : size - at)
+    tree.append(leaves, at * 32, count, scratch)
+    at += count
+    if (at === ds.entryCount) snapshotEdge = tree.edge.rightEdge()
+  }
+  if (!snapshotEdge) throw new Error('the snapshot size was not reached')
   const checkpoints: Record<number, string> = {}
-  for (const [n, edge] of [[ds.entryCount, snapshotEdge], [size, rightEdgeOf(leaves, size)]] as const) {
+  for (const [n, edge] of [[ds.entryCount, snapshotEdge], [size, tree.edge.rightEdge()]] as const) {
     checkpoints[n] = await signCheckpoint({ origin: BENCH_ORIGIN, size: n, rootHash: edge.root(), extensions: [] }, signer)
   }
 
@@ -112,43 +144,5 @@ export async function buildBenchLog(ds: Dataset, tail: readonly LogEntry[]): Pro
     leaves,
     checkpoints,
     snapshot: { manifest, data, bytes: encoded.bytes, stateBytes: encoded.sections.state, provenanceBytes: encoded.sections.provenance },
-  }
-}
-
-/**
- * The right edge of the first `size` leaves: one perfect subtree root per 1 bit of `size`,
- * each reduced level by level in a scratch buffer (no object per node).
- */
-export function rightEdgeOf(leaves: Uint8Array, size: number): RightEdge {
-  const roots: Hash[] = []
-  let from = 0
-  for (let bit = 2 ** Math.floor(Math.log2(Math.max(1, size))); bit >= 1; bit /= 2) {
-    if (Math.floor(size / bit) % 2 === 0) continue
-    roots.push(subtreeRoot(leaves, from, bit))
-    from += bit
-  }
-  return new RightEdge(size, roots)
-}
-
-/** Root of the perfect subtree of `count` (a power of two) leaves from `from`. */
-function subtreeRoot(leaves: Uint8Array, from: number, count: number): Hash {
-  if (count === 0) return EMPTY_ROOT.slice()
-  // Reduce in chunks of 2^16 leaves so the scratch stays small, then reduce the chunk roots.
-  const chunk = Math.min(count, 65_536)
-  const roots = new Uint8Array((count / chunk) * 32)
-  const scratch = new Uint8Array(chunk * 32)
-  for (let c = 0; c < count / chunk; c++) {
-    scratch.set(leaves.subarray((from + c * chunk) * 32, (from + c * chunk + chunk) * 32))
-    reduce(scratch, chunk)
-    roots.set(scratch.subarray(0, 32), c * 32)
-  }
-  reduce(roots, count / chunk)
-  return roots.slice(0, 32)
-}
-
-/** Replaces `buf`'s first `n` (a power of two) hashes by their Merkle root at buf[0..32). */
-function reduce(buf: Uint8Array, n: number): void {
-  for (let width = n; width > 1; width /= 2) {
-    for (let k = 0; k < width / 2; k++) nodeHashInto(buf, 64 * k, buf, 64 * k + 32, buf, 32 * k)
   }
 }

@@ -8,7 +8,8 @@
  *   npm run bench -- --records 10000000    the full run
  *
  * Flags: --records N, --seed S, --out FILE, --no-live (skip the measurements against the real
- * Worker), --replay N (tail entries to replay), --queries N (lookups per timed pass).
+ * Worker), --replay N (tail entries to replay), --queries N (lookups per timed pass), --smoke
+ * (the test suite's run: 2,000 records, every measurement at its smallest).
  * @module
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -125,12 +126,12 @@ export async function runBench(o: BenchOptions): Promise<Record<string, number>>
     lap(`replay ${tail.length.toLocaleString('en')} entries`)
     const replay = await m.replay()
     Object.assign(results, {
-      records,
       ...lookups,
       index_bytes_per_record: memory.index / records,
       payload_bytes_per_record: memory.payload / records,
       mirror_memory_bytes_per_record: (memory.index + memory.payload + memory.fingerprints) / records,
       ...sizes,
+      records,
       replay_entries_per_s: replay.replay_entries_per_s,
       replay_entries: replay.entries,
       bootstrap_s: m.bootstrap_s,
@@ -187,10 +188,15 @@ function parseArgs(argv: string[]): { options: BenchOptions; out: string } {
     const i = argv.indexOf(`--${name}`)
     return i >= 0 ? argv[i + 1] : undefined
   }
-  const quick = argv.includes('--quick')
-  const records = Number(flag('records') ?? (quick ? 100_000 : 1_000_000))
+  const quick = argv.includes('--quick') || argv.includes('--smoke')
+  const records = Number(flag('records') ?? (argv.includes('--smoke') ? 2000 : quick ? 100_000 : 1_000_000))
   if (!Number.isSafeInteger(records) || records < 1000) throw new Error('--records must be an integer ≥ 1000')
   const options = defaultOptions(records, quick)
+  if (argv.includes('--smoke')) {
+    // The test suite's run: every measurement, as small as it gets (seconds, not minutes).
+    Object.assign(options, { replay: 2000, queries: 20_000, reps: 1 })
+    options.live = { seeds: 40, verifications: 4, concurrency: 2, httpSeconds: 1, httpRounds: 1, pollMs: 100 }
+  }
   if (flag('seed')) options.seed = Number(flag('seed'))
   if (flag('replay')) options.replay = Number(flag('replay'))
   if (flag('queries')) options.queries = Number(flag('queries'))
@@ -198,12 +204,18 @@ function parseArgs(argv: string[]): { options: BenchOptions; out: string } {
   return { options, out: flag('out') ?? join(import.meta.dirname, 'results', 'latest.json') }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { options, out } = parseArgs(process.argv.slice(2))
+/** The command: runs the suite, writes the JSON, prints the table; returns the results and where they went. */
+export async function main(argv: string[], print: (text: string) => void = console.log): Promise<{ results: Record<string, number>; out: string }> {
+  const { options, out } = parseArgs(argv)
   const results = await runBench(options)
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
-  console.log(table(results))
-  console.log(`\n${out}`)
+  print(table(results))
+  print(`\n${out}`)
+  return { results, out }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await main(process.argv.slice(2))
   process.exit(0)
 }

@@ -41,7 +41,7 @@ export interface MirrorOptions {
   maxSnapshotBytes?: number
   /** HTTP retries and timeouts. */
   retry?: Partial<RetryPolicy>
-  /** The fetch implementation (default: the global one). */
+  /** A fetch implementation to use instead of the default node:http(s) keep-alive client. */
   fetch?: typeof fetch
   logger?: Logger
   /** The clock for expiry, in ms (default Date.now). */

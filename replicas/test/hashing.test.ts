@@ -55,7 +55,7 @@ describe('four-lane SHA-256', () => {
   it('computes every level of a tile as the scalar node hash does', () => {
     const leaves = new Uint8Array(256 * 32).map((_, i) => (i * 131 + 7) & 0xff)
     const levels = hashTileLevels(leaves, 0)
-    let below = Array.from({ length: 256 }, (_, i) => leaves.slice(i * 32, i * 32 + 32))
+    let below: Uint8Array[] = Array.from({ length: 256 }, (_, i) => leaves.slice(i * 32, i * 32 + 32))
     for (let l = 1; l <= 8; l++) {
       const level = Array.from({ length: below.length / 2 }, (_, k) => sha256Node(below[2 * k]!, below[2 * k + 1]!))
       level.forEach((h, k) => expect(levels.subarray(l * TILE_LEVEL_STRIDE + k * 32, l * TILE_LEVEL_STRIDE + k * 32 + 32)).toEqual(h))

@@ -1,35 +1,37 @@
 /**
- * Measures the store on synthetic data and prints one report:
- * build time, lookups/s (index vs a JS Map in the same run), bytes per record (typed arrays and
- * RSS), base-file bootstrap/reopen time, commit latency.
+ * The mirror store's own measurements (its index and files, below the mirror's library API),
+ * on the benchmark suite's dataset (dataset.ts): build time, lookups/s (index vs a JS Map and
+ * the sorted-array alternative in the same run), bytes per record (typed arrays and RSS),
+ * base-file bootstrap/reopen time, commit latency. `npm run bench` measures the mirror as an
+ * app uses it; this is the deeper report behind docs/mirror-store.md.
  *
- *   node --expose-gc --max-old-space-size=8192 --import tsx replicas/src/store/measure.ts --n 10000000
+ *   node --expose-gc --max-old-space-size=16384 --import tsx bench/store.ts --records 10000000
  *
- * Flags: --n records (1e6), --queries lookups per timed pass (1e7), --reps passes (3),
- * --no-map (skip the Map baseline), --no-sorted (skip the sorted-array alternative),
+ * Flags: --records N (1e6), --seed S (1), --queries lookups per timed pass (1e7), --reps passes
+ * (3), --no-map (skip the Map baseline), --no-sorted (skip the sorted-array alternative),
  * --no-store (skip the file measurements).
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore } from './store.ts'
-import { BINDING_WORDS, IndexBuilder, type SubjectIndex } from './subject-index.ts'
-import { randomSubject, rng, syntheticRecords, syntheticSubjects } from './synthetic.ts'
-import { DAY, type Binding, type SubjectRecord } from './types.ts'
+import { openStore } from '../replicas/src/store/store.ts'
+import { BINDING_WORDS, IndexBuilder, type SubjectIndex } from '../replicas/src/store/subject-index.ts'
+import { DAY, type Binding } from '../replicas/src/store/types.ts'
+import { generateDataset, prng, randomSubject } from './dataset.ts'
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? Number(args[i + 1]) : fallback
 }
-const N = flag('n', 1_000_000)
+const N = flag('records', flag('n', 1_000_000))
 const Q = flag('queries', 10_000_000)
 const REPS = flag('reps', 3)
 const withMap = !args.includes('--no-map')
 const withStore = !args.includes('--no-store')
 const withSorted = !args.includes('--no-sorted')
-const SEED = 42
+const SEED = flag('seed', 1)
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const rss = (): number => {
@@ -48,30 +50,31 @@ const report = (line: string): void => {
 report(`# store measure: N=${N.toLocaleString('en')} records, ${Q.toLocaleString('en')} lookups per pass, ${REPS} passes, node ${process.version}`)
 
 let t0 = performance.now()
-const subjects = syntheticSubjects(N, SEED)
-report(`generate subjects: ${fmt(ms(t0), 0)} ms`)
+const ds = generateDataset(N, SEED)
+const subjects = Float64Array.from(ds.records, (r) => r.subject)
+report(`generate dataset: ${fmt(ms(t0), 0)} ms`)
 
 // Queries: half present (random records), half absent (fresh numbers from the same distribution).
 const queries = new Float64Array(Q)
 {
-  const r = rng(SEED + 1)
+  const r = prng(SEED + 1)
   for (let i = 0; i < Q; i += 2) queries[i] = subjects[Math.floor(r() * N)]!
   for (let i = 1; i < Q; i += 2) queries[i] = randomSubject(r)
 }
 
 const rss0 = rss()
 // Time only the builder (not the synthetic generator): records come in chunks.
-const builder = new IndexBuilder(N, Math.ceil(N * 1.6 * (17 / 16)))
+const builder = new IndexBuilder(N, Math.ceil(ds.order.length * (17 / 16)))
 let addMs = 0
 {
-  const chunk: SubjectRecord[] = []
+  const chunk: (typeof ds.records)[number][] = []
   const flush = (): void => {
     const t = performance.now()
     for (const record of chunk) builder.add(record)
     addMs += ms(t)
     chunk.length = 0
   }
-  for (const record of syntheticRecords(subjects, SEED)) if (chunk.push(record) === 65_536) flush()
+  for (const record of ds.records) if (chunk.push(record) === 65_536) flush()
   flush()
 }
 t0 = performance.now()
@@ -86,7 +89,7 @@ report(`RSS delta for the index: ${fmt((rss1 - rss0) / N, 1)} B/record`)
 
 // Absent half: replace accidental hits by fresh numbers.
 {
-  const r = rng(SEED + 2)
+  const r = prng(SEED + 2)
   for (let i = 1; i < Q; i += 2) while (index.has(queries[i]!)) queries[i] = randomSubject(r)
 }
 
@@ -291,7 +294,7 @@ if (withMap) {
   const before = rss()
   t0 = performance.now()
   map = new Map()
-  for (const record of syntheticRecords(subjects, SEED)) map.set(record.subject, record.bindings)
+  for (const record of ds.records) map.set(record.subject, record.bindings.map((b) => ({ ...b })))
   mapBuildMs = ms(t0)
   mapRssPerRecord = (rss() - before) / N
   passMap(map, warm)
@@ -332,7 +335,7 @@ if (withStore) {
     const meta = (treeSize: number) => ({ treeSize, checkpoint: `measure\n${treeSize}\n`, rightEdge: [new Uint8Array(32)], apps: [{ num: 1, id: 'app1', revoked: false }] })
     let store = await openStore(dir)
     t0 = performance.now()
-    await store.bootstrap(syntheticRecords(subjects, SEED), meta(N * 3))
+    await store.bootstrap(ds.records, meta(ds.entryCount))
     const bootMs = ms(t0)
     const stats = store.stats()
     await store.close()
@@ -340,19 +343,19 @@ if (withStore) {
     store = await openStore(dir)
     const reopenMs = ms(t0)
     if (store.index.size !== N) throw new Error('reopen lost records')
-    const r = rng(SEED + 3)
+    const r = prng(SEED + 3)
     const latencies: number[] = []
     for (let k = 1; k <= 20; k++) {
-      const changes = Array.from({ length: 100 }, () => ({ subject: subjects[Math.floor(r() * N)]!, bindings: [{ app: 1, index: N * 3 + k, verifiedAt: 1_800_000_000, ttlDays: 365 }] }))
+      const changes = Array.from({ length: 100 }, () => ({ subject: subjects[Math.floor(r() * N)]!, bindings: [{ app: 1, index: ds.entryCount + k, verifiedAt: 1_800_000_000, ttlDays: 365 }] }))
       const t = performance.now()
-      await store.commit(changes, meta(N * 3 + k))
+      await store.commit(changes, meta(ds.entryCount + k))
       latencies.push(ms(t))
     }
     t0 = performance.now()
     await store.compact()
     const compactMs = ms(t0)
     await store.close()
-    report(`bootstrap from a record generator (generate + validate + build index + write ${fmt(stats.baseBytes / 2 ** 20)} MiB base, ${fmt(stats.baseBytes / N, 1)} B/record): ${fmt(bootMs, 0)} ms`)
+    report(`bootstrap from ${N.toLocaleString('en')} record objects (validate + build index + write ${fmt(stats.baseBytes / 2 ** 20)} MiB base, ${fmt(stats.baseBytes / N, 1)} B/record): ${fmt(bootMs, 0)} ms`)
     report(`reopen (read + checksum base, build index): ${fmt(reopenMs, 0)} ms`)
     report(`commit of 100 changes (fsync'd): median ${fmt(median(latencies), 2)} ms, max ${fmt(Math.max(...latencies), 2)} ms`)
     report(`compact (rewrite base): ${fmt(compactMs, 0)} ms`)
