@@ -25,7 +25,7 @@ import { MirrorError } from './errors.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Progress } from './logger.ts'
-import type { BindingCheck } from './binding-check.ts'
+import type { BindingCheck } from './snapshot-worker.ts'
 import { verifyManifest } from './trust.ts'
 import { HashBatch, simdAvailable } from './sha256x4.ts'
 import { TILE_STORED_BYTES, TreeAppender } from './tile-hash.ts'
@@ -38,11 +38,18 @@ export interface VerifiedSnapshot {
   edge: RightEdge
 }
 
+/** A snapshot file and its signed manifest (verified), the file not checked yet. */
+export interface SnapshotFile {
+  manifest: SnapshotManifest & { note: string }
+  data: Uint8Array
+}
+
 /**
- * Fetches and verifies the newest snapshot; null when the directory has none (or only the empty
- * tree's). `maxUnzippedBytes` caps decompression.
+ * Fetches the newest snapshot's verified manifest and its file (read with the manifest's byte
+ * length as the cap); null when the directory has none (or only the empty tree's). The file is
+ * checked against the manifest by {@link verifySnapshotData} (or its worker, snapshot-worker.ts).
  */
-export async function fetchSnapshot(client: LogClient, key: NoteVerifierKey, maxUnzippedBytes: number): Promise<VerifiedSnapshot | null> {
+export async function fetchSnapshot(client: LogClient, key: NoteVerifierKey): Promise<SnapshotFile | null> {
   // The newest snapshot can be pruned between reading its manifest and its data: try twice.
   for (let attempt = 0; attempt < 2; attempt++) {
     const note = await client.latestManifest()
@@ -57,7 +64,7 @@ export async function fetchSnapshot(client: LogClient, key: NoteVerifierKey, max
       throw err
     }
     if (data === null) continue
-    return verifySnapshotData(manifest, data, key, maxUnzippedBytes)
+    return { manifest, data }
   }
   return null
 }
@@ -76,8 +83,7 @@ export async function verifySnapshotData(
 ): Promise<VerifiedSnapshot> {
   let columns: SnapshotColumns
   try {
-    // Shared memory: a large snapshot's bindings are checked in a worker thread (binding-check.ts).
-    columns = (await openSnapshotColumns(manifest.note, data, key, maxUnzippedBytes, sha256, { shared: true })).columns
+    columns = (await openSnapshotColumns(manifest.note, data, key, maxUnzippedBytes, sha256)).columns
   } catch (err) {
     if (!(err instanceof SnapshotError)) throw err
     throw new MirrorError('bad_snapshot', `snapshot at tree size ${manifest.treeSize}: ${err.message}`, { size: manifest.treeSize, reason: err.code })

@@ -36,11 +36,10 @@ import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Logger } from './logger.ts'
 import { receiptFor } from './proofs.ts'
-import { startBindingCheck } from './binding-check.ts'
-import { fetchSnapshot, hashesFromTiles } from './snapshot.ts'
+import { fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
+import { prepareSnapshot, type DecodedSnapshot, type PreparedSnapshot } from './snapshot-worker.ts'
 import { FileSpool, MemorySpool } from './spool.ts'
-import { IndexBuilder, StoreError, type AppInfo, type BuildOrder, type MirrorStore, type SubjectIndex } from './store/index.ts'
-import type { SnapshotColumns } from '../../src/protocol/snapshot-columns.ts'
+import type { AppInfo, BuildOrder, MirrorStore, SubjectIndex } from './store/index.ts'
 import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
 import { RootMismatch, sameBytes, verifyRange, type RangeTarget } from './verify-range.ts'
 
@@ -140,17 +139,30 @@ export async function syncStep(ctx: SyncContext): Promise<SyncResult> {
 async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<SyncResult> {
   const { client, key, hashes, logger } = ctx
   const source = `${client.url}/log/checkpoint`
-  const snapshot = ctx.useSnapshots ? await fetchSnapshot(client, key, ctx.maxSnapshotBytes) : null
+  const file = ctx.useSnapshots ? await fetchSnapshot(client, key) : null
+  // Checked and decoded now (a large snapshot: in a worker, while the tiles are hashed below).
+  const prepared = file ? await prepareSnapshot(file, key, ctx.keyText, ctx.maxSnapshotBytes) : null
+  try {
+    return await bootstrapFrom(ctx, served, file && prepared ? { file, prepared } : null)
+  } finally {
+    prepared?.close()
+  }
+}
+
+async function bootstrapFrom(ctx: SyncContext, served: VerifiedCheckpoint, snapshot: { file: SnapshotFile; prepared: PreparedSnapshot } | null): Promise<SyncResult> {
+  const { client, key, hashes, logger } = ctx
+  const source = `${client.url}/log/checkpoint`
   // The checkpoint is cached for seconds, the snapshot manifest for a minute: a fresh snapshot
   // can be ahead of a cached checkpoint. Look again a few times before calling it a rollback.
-  for (let attempt = 0; snapshot && snapshot.manifest.treeSize > served.size && attempt < 3; attempt++) {
+  for (let attempt = 0; snapshot && snapshot.file.manifest.treeSize > served.size && attempt < 3; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, client.http.policy.baseDelayMs * 4 * 2 ** attempt))
     served = await verifyCheckpoint(await client.checkpoint(), key, source)
   }
-  if (snapshot && snapshot.manifest.treeSize > served.size) {
+  if (snapshot && snapshot.file.manifest.treeSize > served.size) {
+    await snapshot.prepared.decoded // a snapshot that does not check out is refused as such first
     throw new MirrorError(
       'rollback',
-      `${source} serves tree size ${served.size}, older than the signed snapshot at ${snapshot.manifest.treeSize}: refusing to roll back`,
+      `${source} serves tree size ${served.size}, older than the signed snapshot at ${snapshot.file.manifest.treeSize}: refusing to roll back`,
     )
   }
   hashes.reset()
@@ -169,34 +181,41 @@ async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<
     return { status: 'applied', from: 0, treeSize: ctx.store.treeSize, checkpointSize: served.size, applied }
   }
 
-  const { manifest, columns, edge } = snapshot
+  const { manifest } = snapshot.file
+  const { prepared } = snapshot
   logger.info('bootstrap', { from: 0, snapshot: manifest.treeSize, records: manifest.records, to: served.size })
-  let index: SubjectIndex
+  let decoded: DecodedSnapshot
+  let built: { index: SubjectIndex; order: BuildOrder }
   try {
     // The level-0 tiles give the Merkle hashes; every binding is checked against them as they pass.
-    const check = await startBindingCheck(columns)
     const progress = logger.progress('hash tiles', manifest.treeSize, 'hashes')
     try {
-      await hashesFromTiles(client, manifest.treeSize, manifest.rootHash, hashes, progress, check)
+      await hashesFromTiles(client, manifest.treeSize, manifest.rootHash, hashes, progress, prepared.check)
+    } catch (err) {
+      // A snapshot that does not check out is refused as such, whatever the tiles said.
+      await prepared.decoded
+      await prepared.index()
+      throw err
     } finally {
       progress.end()
-      check.close()
     }
-    index = snapshotIndex(columns)
+    decoded = await prepared.decoded
+    built = await prepared.index()
   } catch (err) {
     hashes.discardUnverified()
     throw err
   }
+  const { edge, apps } = decoded
   const applied = await applyRange(ctx, {
     from: manifest.treeSize,
     edge,
     targets: [{ size: served.size, rootHash: served.rootHash, what: `the checkpoint from ${source}` }],
     checkpoint: served,
-    base: indexBase(index),
-    apps: columns.apps,
+    base: indexBase(built.index),
+    apps,
     older: { source: `${client.url}/log/snapshot/latest`, note: manifest.note, size: manifest.treeSize, rootHash: manifest.rootHash },
     servedSource: source,
-    bootstrap: { index, order: { subjects: columns.subjects, counts: columns.counts }, apps: columns.apps, edge },
+    bootstrap: { index: built.index, order: built.order, apps, edge },
   })
   return {
     status: 'bootstrapped',
@@ -206,23 +225,6 @@ async function bootstrap(ctx: SyncContext, served: VerifiedCheckpoint): Promise<
     applied,
     snapshotSize: manifest.treeSize,
   }
-}
-
-/** The snapshot's records as a store index (no object per record); a record the store refuses is `bad_snapshot`. */
-function snapshotIndex(c: SnapshotColumns): SubjectIndex {
-  const builder = new IndexBuilder(c.records, c.bindings + (c.bindings >>> 4))
-  let at = 0
-  try {
-    for (let r = 0; r < c.records; r++) {
-      const count = c.counts[r]!
-      builder.addColumns(c.subjects[r]!, count, at, c.app, c.ttlDays, c.verifiedAt, c.index, c.keys)
-      at += count
-    }
-  } catch (err) {
-    if (err instanceof StoreError) throw new MirrorError('bad_snapshot', `snapshot at tree size ${c.treeSize}: ${err.message}`)
-    throw err
-  }
-  return builder.finish()
 }
 
 /** Rebuilds hashes.bin from tiles when it lacks part of the held tree (e.g. deleted by hand). */

@@ -1,6 +1,6 @@
 /**
  * The mirror's bulk hashing: four-lane WebAssembly SHA-256 (sha256x4.ts), whole-tile tree
- * hashing (tile-hash.ts), the snapshot binding check in a worker thread (binding-check.ts) and
+ * hashing (tile-hash.ts), a snapshot prepared in a worker thread (snapshot-worker.ts) and
  * hashes.bin's background writes, each against the scalar protocol code it must equal.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -12,9 +12,11 @@ import { encodeEntry } from '../../src/protocol/entry.ts'
 import { HashAppender } from '../../src/protocol/hash-appender.ts'
 import { leafHash, RightEdge } from '../../src/protocol/merkle.ts'
 import { sha256Leaf, sha256Node } from '../../src/protocol/sha256.ts'
-import { decodeSnapshotColumns } from '../../src/protocol/snapshot-columns.ts'
-import { encodeSnapshot, type SnapshotContent } from '../../src/protocol/snapshot.ts'
-import { startBindingCheck } from '../src/binding-check.ts'
+import { signNote, verifierKeyOf } from '../../src/protocol/note.ts'
+import { encodeSnapshot, formatManifest, gzip, snapshotDigest, type SnapshotContent } from '../../src/protocol/snapshot.ts'
+import { prepareSnapshot } from '../src/snapshot-worker.ts'
+import { parseLogKey } from '../src/trust.ts'
+import { makeSigner } from './fixtures/fake-log.ts'
 import { HashFile } from '../src/hashes.ts'
 import { HashBatch, hashTileLevels, simdAvailable, TILE_LEVEL_STRIDE } from '../src/sha256x4.ts'
 import { TILE_STORED_BYTES, TreeAppender } from '../src/tile-hash.ts'
@@ -88,7 +90,7 @@ describe('TreeAppender', () => {
   })
 })
 
-describe('snapshot binding check in a worker thread', () => {
+describe('a large snapshot prepared in a worker thread', () => {
   // A snapshot of 3,000 bindings whose entries are the log's first 3,000 entries (adds).
   const records: SnapshotContent['records'] = []
   const entries: Uint8Array[] = []
@@ -99,26 +101,66 @@ describe('snapshot binding check in a worker thread', () => {
     for (const b of bindings) entries.push(encodeEntry({ kind: 'add', subject, app: b.app, time: b.verifiedAt, ttlDays: b.ttlDays }))
   }
   const leaves = new Uint8Array(entries.length * 32)
-  entries.forEach((e, i) => leaves.set(leafHash(e), i * 32))
-  const snapshot = (recs: SnapshotContent['records']) =>
-    decodeSnapshotColumns(encodeSnapshot({ treeSize: entries.length, rightEdge: [], apps: [{ num: 1, id: 'appa', revoked: false }, { num: 2, id: 'appb', revoked: false }], records: recs }).bytes, { shared: true })
-  const feed = async (recs: SnapshotContent['records']) => {
-    const check = await startBindingCheck(snapshot(recs), { worker: true })
-    try {
-      for (let t = 0; t < entries.length; t += 256) check.leaves(t, leaves.subarray(t * 32), Math.min(256, entries.length - t))
-      await check.done()
-    } finally {
-      check.close()
-    }
+  const edge = new RightEdge()
+  entries.forEach((e, i) => {
+    leaves.set(leafHash(e), i * 32)
+    edge.append(leafHash(e))
+  })
+  const apps = [{ num: 1, id: 'appa', revoked: false }, { num: 2, id: 'appb', revoked: false }]
+  /** A signed snapshot file of `recs`, optionally damaged after signing. */
+  const file = async (recs: SnapshotContent['records'], damage = false) => {
+    const signer = await makeSigner('fake.test/log')
+    const data = await gzip(encodeSnapshot({ treeSize: entries.length, rightEdge: edge.hashes, apps, records: recs }).bytes)
+    const body = { origin: 'fake.test/log', treeSize: entries.length, rootHash: edge.root(), records: recs.length, bytes: data.length, sha256: snapshotDigest(data) }
+    const note = await signNote(formatManifest(body), signer)
+    if (damage) data[data.length - 10] = data[data.length - 10]! ^ 1
+    return { file: { manifest: { ...body, note }, data }, keyText: verifierKeyOf(signer) }
+  }
+  const prepare = async (recs: SnapshotContent['records'], damage = false) => {
+    const { file: f, keyText } = await file(recs, damage)
+    return prepareSnapshot(f, parseLogKey(keyText, 'test'), keyText, 2 ** 31, { worker: true })
+  }
+  const feed = async (p: Awaited<ReturnType<typeof prepare>>) => {
+    for (let t = 0; t < entries.length; t += 256) p.check.leaves(t, leaves.subarray(t * 32), Math.min(256, entries.length - t))
+    await p.check.done()
   }
 
-  it('passes a snapshot whose every binding is its log entry', async () => {
-    await feed(records)
+  it('decodes it, builds the index and checks every binding there', async () => {
+    const p = await prepare(records)
+    try {
+      await feed(p)
+      const decoded = await p.decoded
+      expect(decoded.treeSize).toBe(entries.length)
+      expect(decoded.edge.root()).toEqual(edge.root())
+      const { index, order } = await p.index()
+      expect(index.size).toBe(1500)
+      expect(index.get(16505551234)).toEqual(records[1234]!.bindings)
+      expect(order.subjects[1234]).toBe(16505551234)
+      expect(index.payloadInBuildOrder()).not.toBeNull()
+    } finally {
+      p.close()
+    }
   })
 
-  it('refuses one binding that is not (bad_snapshot), as the main-thread check does', async () => {
+  it('refuses a binding that is not its log entry (bad_snapshot), as the main-thread check does', async () => {
     const tampered = records.map((r, i) => (i === 1234 ? { subject: r.subject, bindings: [r.bindings[0]!, { ...r.bindings[1]!, ttlDays: 30 }] } : r))
-    await expect(feed(tampered)).rejects.toMatchObject({ code: 'bad_snapshot', message: expect.stringContaining('+16505551234 to app 2 is not log entry 2469') })
+    const p = await prepare(tampered)
+    try {
+      await expect(feed(p)).rejects.toMatchObject({ code: 'bad_snapshot', message: expect.stringContaining('+16505551234 to app 2 is not log entry 2469') })
+    } finally {
+      p.close()
+    }
+  })
+
+  it('refuses a file that does not match its manifest (bad_snapshot), at every stage', async () => {
+    const p = await prepare(records, true)
+    try {
+      await expect(p.decoded).rejects.toMatchObject({ code: 'bad_snapshot', message: expect.stringContaining('SHA-256') })
+      await expect(p.index()).rejects.toMatchObject({ code: 'bad_snapshot' })
+      await expect(feed(p)).rejects.toMatchObject({ code: 'bad_snapshot' })
+    } finally {
+      p.close()
+    }
   })
 })
 

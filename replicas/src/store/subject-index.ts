@@ -49,6 +49,17 @@ export interface LoadPolicy {
 /** The default policy: at most 24 bytes of table per record, at most 0.75 load. */
 export const DEFAULT_LOAD: LoadPolicy = { max: 0.75, target: 0.6, min: 0.5 }
 
+/** What {@link SubjectIndex.parts} returns (structured-cloneable). */
+export interface IndexParts {
+  slots: Uint32Array
+  n: number
+  bind: Uint32Array
+  used: number
+  fingerprints: Map<number, Uint8Array>
+  load: LoadPolicy
+  inBuildOrder: boolean
+}
+
 /** Bytes of typed arrays an index holds. */
 export interface IndexMemory {
   /** The hash table (subjects → bindings). */
@@ -157,6 +168,18 @@ export class SubjectIndex implements ReadonlyIndex {
     this.used = used
     this.fingerprints = fingerprints
     this.load = checkLoad(load)
+  }
+
+  /** @internal The index's arrays, to move it to another thread (transfer the two buffers); the index must not be used after. */
+  parts(): IndexParts {
+    return { slots: this.slots, n: this.n, bind: this.bind, used: this.used, fingerprints: this.fingerprints, load: this.load, inBuildOrder: this.inBuildOrder }
+  }
+
+  /** @internal An index from {@link parts} taken in another thread. */
+  static fromParts(p: IndexParts): SubjectIndex {
+    const index = new SubjectIndex(p.slots, p.n, p.bind, p.used, p.fingerprints, p.load)
+    index.inBuildOrder = p.inBuildOrder
+    return index
   }
 
   /** An empty index. */
