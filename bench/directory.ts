@@ -25,8 +25,13 @@ export async function benchDirectory(vars: Record<string, string> = {}) {
   return {
     dir,
     token,
-    /** Binds `phones` through /dev/seed (batches of 800, under the 16 KiB body limit; `parallel` in flight). */
-    async seed(phones: string[], parallel = 4): Promise<number> {
+    /**
+     * Binds `phones` through /dev/seed: batches of 800 (under the 16 KiB body limit), `parallel`
+     * in flight. wrangler's dev proxy sometimes drops a POST on its way to the Worker (a
+     * keep-alive connection closed under it: 503 "Your worker restarted mid-request") and never
+     * retries one; each batch has an id, so sending it again binds nothing twice.
+     */
+    async seed(phones: string[], parallel = 8): Promise<number> {
       const batches: string[][] = []
       for (let i = 0; i < phones.length; i += 800) batches.push(phones.slice(i, i + 800))
       let next = 0
@@ -34,9 +39,14 @@ export async function benchDirectory(vars: Record<string, string> = {}) {
       await Promise.all(
         Array.from({ length: parallel }, async () => {
           while (next < batches.length) {
-            const batch = batches[next++]!
-            const res = await fetch(`${dir.url}/dev/seed`, { method: 'POST', headers: admin, body: JSON.stringify({ app: 'bench', phones: batch }) })
-            if (res.status !== 200) throw new Error(`seeding: ${res.status} ${await res.text()}`)
+            const batch = `b${next}-${crypto.randomUUID()}`
+            const body = JSON.stringify({ app: 'bench', phones: batches[next++]!, batch })
+            for (let attempt = 1; ; attempt++) {
+              const res = await fetch(`${dir.url}/dev/seed`, { method: 'POST', headers: admin, body })
+              if (res.status === 200) break
+              const text = await res.text()
+              if (res.status !== 503 || !text.includes('restarted mid-request') || attempt === 3) throw new Error(`seeding: ${res.status} ${text}`)
+            }
           }
         }),
       )

@@ -8,8 +8,7 @@
  */
 import { signCheckpoint } from '../src/protocol/checkpoint.ts'
 import { signerFromSeed } from '../src/protocol/ed25519.ts'
-import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../src/protocol/binding-entry.ts'
-import { encodeEntry, type LogEntry } from '../src/protocol/entry.ts'
+import { encodeBindingEntryInto, encodeEntry, MAX_BINDING_ENTRY, type LogEntry } from '../src/protocol/entry.ts'
 import { HashAppender } from '../src/protocol/hash-appender.ts'
 import { RightEdge } from '../src/protocol/merkle.ts'
 import { formatSignerKey } from '../src/protocol/note-keys.ts'

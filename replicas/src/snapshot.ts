@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../../src/protocol/binding-entry.ts'
+import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../../src/protocol/entry.ts'
 import { HashAppender } from '../../src/protocol/hash-appender.ts'
 import { HASH_SIZE, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'

@@ -23,7 +23,7 @@ import { fromBase64, toBase64 } from '../protocol/bytes.ts'
 import { signCheckpoint } from '../protocol/checkpoint.ts'
 import { signCredential } from '../protocol/credential.ts'
 import type { NoteSigner } from '../protocol/note.ts'
-import { encodeEntry, subjectOf, type LogEntry, type RemoveReason } from '../protocol/entry.ts'
+import { encodeEntry, subjectOf, ttlDaysOf, type LogEntry, type RemoveReason } from '../protocol/entry.ts'
 import { leafHash, proveRecord, RightEdge, storedHashCount } from '../protocol/merkle.ts'
 import { encodeBundle, entriesPath, newTiles, readTileData, tilePath, tileWidthAt, TILE_WIDTH, type TilePathInfo } from '../protocol/tiles.ts'
 import { formatTlogProof } from '../protocol/tlog-proof.ts'
@@ -66,6 +66,20 @@ export interface EntryReceipt {
 }
 
 export type CreateAppResult = { ok: true; num: number } | { ok: false; code: 'app_exists' }
+/** One verification's binding to record (times in epoch ms). */
+export interface BindRequest {
+  phone: string
+  app: string
+  publicKey: string | null
+  verificationId: string
+  now: number
+  ttlDays: number
+}
+
+// What recording one verification gave: a new entry, an earlier one (retried), or a refusal.
+type Recorded = NewEntry | { index: number } | { ok: false; code: 'app_revoked' }
+type NewEntry = { index: number; op: 'add' | 'renew'; binding: Binding; entry: Uint8Array }
+
 export type BindResult =
   | { ok: true; binding: Binding; index: number; op: 'add' | 'renew'; credential: string; receipt: string }
   | { ok: false; code: 'app_revoked' }
@@ -124,6 +138,7 @@ export class Sequencer extends DurableObject<Env> {
       ...TREE_SCHEMA,
       'CREATE TABLE snapshots (size INTEGER PRIMARY KEY, records INTEGER NOT NULL, bytes INTEGER NOT NULL, at INTEGER NOT NULL)',
       'CREATE INDEX entries_by_phone ON entries (phone, idx)',
+      'CREATE INDEX projection_pending_by_idx ON projection_pending (idx)',
     ])
     // Entries appended before a restart and not yet sequenced: sequence them now.
     if (this.entryCount() > this.tree.checkpoint().size) this.kick()
@@ -197,43 +212,21 @@ export class Sequencer extends DurableObject<Env> {
    * entry is sequenced, with a credential and a receipt. Idempotent per verification id: a
    * retried check returns the change it already made.
    */
-  async bind(req: {
-    phone: string
-    app: string
-    publicKey: string | null
-    verificationId: string
-    now: number
-    ttlDays: number
-  }): Promise<BindResult> {
-    const made = this.ctx.storage.transactionSync((): { index: number } | { ok: false; code: 'app_revoked' } => {
-      const done = this.sql.exec<{ idx: number }>('SELECT idx FROM verifications WHERE id = ?', req.verificationId).toArray()[0]
-      if (done) return { index: done.idx }
-      const app = this.appRow(req.app)
-      if (!app || app.revoked_at !== null) return { ok: false, code: 'app_revoked' }
-      const at = toSeconds(req.now)
-      const expiresAt = at + req.ttlDays * DAY_MS
-      const exists = this.sql.exec('SELECT 1 FROM bindings WHERE phone = ? AND app = ?', req.phone, req.app).toArray().length > 0
-      const kind = exists ? 'renew' : 'add'
-      const entry: LogEntry = { kind, subject: subjectOf(req.phone), app: app.num, time: at / 1000, ttlDays: req.ttlDays }
-      if (req.publicKey) entry.keyFingerprint = sha256(fromBase64(req.publicKey))
-      const index = this.append(entry, { op: kind, phone: req.phone, app: req.app, at, reason: null })
-      this.sql.exec(
-        `INSERT INTO bindings (phone, app, verified_at, expires_at, public_key, idx) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (phone, app) DO UPDATE SET verified_at = excluded.verified_at,
-           expires_at = excluded.expires_at, public_key = excluded.public_key, idx = excluded.idx`,
-        req.phone,
-        req.app,
-        at,
-        expiresAt,
-        req.publicKey,
-        index,
-      )
-      this.sql.exec('INSERT INTO verifications (id, idx, at) VALUES (?, ?, ?)', req.verificationId, index, req.now)
-      return { index }
-    })
-    if ('ok' in made) return made
-    await this.sequencedAndProjected(made.index)
-    return this.bindResult(made.index)
+  async bind(req: BindRequest): Promise<BindResult> {
+    return (await this.bindMany([req]))[0]!
+  }
+
+  /**
+   * {@link bind} for many verifications at once, all recorded in one transaction (all or none),
+   * answered together once the last is sequenced. One call instead of one a binding: each
+   * Durable Object call costs about as much as the binding's own work (its RPC, and the event
+   * that resumes it), which bulk callers (`/dev/seed`) need not pay per binding.
+   */
+  async bindMany(reqs: BindRequest[]): Promise<BindResult[]> {
+    const made = this.ctx.storage.transactionSync(() => reqs.map((req) => this.recordBinding(req)))
+    const last = made.reduce((max, m) => ('index' in m ? Math.max(max, m.index) : max), -1)
+    if (last >= 0) await this.sequencedAndProjected(last)
+    return this.bindResults(made)
   }
 
   /** Removes one binding on behalf of its app (or its holder); null when there was none. */
@@ -553,41 +546,82 @@ export class Sequencer extends DurableObject<Env> {
       .map((r) => new Uint8Array(r.entry))
   }
 
-  private async bindResult(index: number): Promise<BindResult> {
+  // The change one verification makes (call inside a transaction): its entry, or the one a
+  // retried verification already made, or the refusal.
+  private recordBinding(req: BindRequest): Recorded {
+    const done = this.sql.exec<{ idx: number }>('SELECT idx FROM verifications WHERE id = ?', req.verificationId).toArray()[0]
+    if (done) return { index: done.idx }
+    const app = this.appRow(req.app)
+    if (!app || app.revoked_at !== null) return { ok: false, code: 'app_revoked' }
+    const at = toSeconds(req.now)
+    const expiresAt = at + req.ttlDays * DAY_MS
+    const exists = this.sql.exec('SELECT 1 FROM bindings WHERE phone = ? AND app = ?', req.phone, req.app).toArray().length > 0
+    const kind = exists ? 'renew' : 'add'
+    const entry: LogEntry = { kind, subject: subjectOf(req.phone), app: app.num, time: at / 1000, ttlDays: req.ttlDays }
+    if (req.publicKey) entry.keyFingerprint = sha256(fromBase64(req.publicKey))
+    const bytes = encodeEntry(entry)
+    const index = this.append(bytes, { op: kind, phone: req.phone, app: req.app, at, reason: null })
+    this.sql.exec(
+      `INSERT INTO bindings (phone, app, verified_at, expires_at, public_key, idx) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (phone, app) DO UPDATE SET verified_at = excluded.verified_at,
+         expires_at = excluded.expires_at, public_key = excluded.public_key, idx = excluded.idx`,
+      req.phone,
+      req.app,
+      at,
+      expiresAt,
+      req.publicKey,
+      index,
+    )
+    this.sql.exec('INSERT INTO verifications (id, idx, at) VALUES (?, ?, ?)', req.verificationId, index, req.now)
+    return { index, op: kind, binding: { phone: req.phone, app: req.app, verifiedAt: at, expiresAt, publicKey: req.publicKey, index }, entry: bytes }
+  }
+
+  // The answers for recorded bindings, once sequenced: a credential and a receipt each, all
+  // against one checkpoint.
+  private async bindResults(made: Recorded[]): Promise<BindResult[]> {
+    const signer = await this.signer()
+    const origin = this.config().origin
+    const indexes = made.flatMap((m) => ('index' in m ? [m.index] : []))
+    const receipts = new Map((await this.receipts(indexes)).map((r) => [r.index, r.receipt]))
+    return Promise.all(
+      made.map(async (m): Promise<BindResult> => {
+        if (!('index' in m)) return m
+        const { index, op, binding, entry } = 'binding' in m ? m : this.recordedAt(m.index)
+        const credential = await signCredential(
+          {
+            origin,
+            phone: binding.phone,
+            app: binding.app,
+            ...(binding.publicKey ? { publicKey: binding.publicKey } : {}),
+            verifiedAt: binding.verifiedAt / 1000,
+            expiresAt: binding.expiresAt / 1000,
+            index,
+            entry,
+          },
+          signer,
+        )
+        return { ok: true, binding, index, op, credential, receipt: receipts.get(index)! }
+      }),
+    )
+  }
+
+  // What entry `index` (an add or renew) recorded, read back for a retried verification; the
+  // binding may have been renewed or removed since, so its expiry comes from the entry then.
+  private recordedAt(index: number): NewEntry {
     const e = this.sql.exec<EntryRow>('SELECT idx, op, phone, app, at FROM entries WHERE idx = ?', index).one()
     const row = this.sql
-      .exec<{ public_key: string | null; expires_at: number }>(
-        `SELECT public_key, expires_at FROM bindings WHERE phone = ? AND app = ? AND idx = ?`,
-        e.phone,
-        e.app,
-        index,
-      )
+      .exec<{ public_key: string | null; expires_at: number }>(`SELECT public_key, expires_at FROM bindings WHERE phone = ? AND app = ? AND idx = ?`, e.phone, e.app, index)
       .toArray()[0]
     const entry = this.entryBytes(index, index + 1)[0]!
-    const ttlDays = (entry[15]! << 8) | entry[16]!
     const binding: Binding = {
       phone: e.phone!,
       app: e.app,
       verifiedAt: e.at,
-      expiresAt: row?.expires_at ?? e.at + ttlDays * DAY_MS,
+      expiresAt: row?.expires_at ?? e.at + ttlDaysOf(entry) * DAY_MS,
       publicKey: row ? row.public_key : null,
       index,
     }
-    const credential = await signCredential(
-      {
-        origin: this.config().origin,
-        phone: binding.phone,
-        app: binding.app,
-        ...(binding.publicKey ? { publicKey: binding.publicKey } : {}),
-        verifiedAt: binding.verifiedAt / 1000,
-        expiresAt: binding.expiresAt / 1000,
-        index,
-        entry,
-      },
-      await this.signer(),
-    )
-    const [receipt] = await this.receipts([index])
-    return { ok: true, binding, index, op: e.op as 'add' | 'renew', credential, receipt: receipt!.receipt }
+    return { index, op: e.op as 'add' | 'renew', binding, entry }
   }
 
   private removeBinding(phone: string, app: string, num: number, op: 'remove' | 'expire', reason: RemoveReason | null, at: number): number {
@@ -599,12 +633,12 @@ export class Sequencer extends DurableObject<Env> {
   }
 
   /** Appends an entry with the next index and marks its number's projection pending. Call inside a transaction. */
-  private append(entry: LogEntry, d: Omit<EntryRow, 'idx'>): number {
+  private append(entry: LogEntry | Uint8Array, d: Omit<EntryRow, 'idx'>): number {
     const index = this.entryCount()
     this.sql.exec(
       'INSERT INTO entries (idx, entry, op, phone, app, at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
       index,
-      encodeEntry(entry),
+      entry instanceof Uint8Array ? entry : encodeEntry(entry),
       d.op,
       d.phone,
       d.app,
@@ -680,22 +714,24 @@ export class Sequencer extends DurableObject<Env> {
         this.settleProjection(size - 1)
         return
       }
-      for (let i = 0; i < pending.length; i += PROJECTION_PARALLEL) {
-        await Promise.all(
-          pending.slice(i, i + PROJECTION_PARALLEL).map(async ({ phone, idx }) => {
-            // Read the state at write time, so the value written covers every change up to idx.
-            const apps: ProjectedBinding[] = this.bindingsOf(phone).map((b) => ({
-              app: b.app,
-              verifiedAt: b.verifiedAt,
-              expiresAt: b.expiresAt,
-              index: b.index,
-            }))
-            await putNumber(this.env.DIRECTORY, phone, apps, Date.now())
-            // A change that landed while the write was in flight leaves a newer idx: keep that mark.
-            this.sql.exec('DELETE FROM projection_pending WHERE phone = ? AND idx = ?', phone, idx)
-          }),
-        )
+      // The state to write, read in the same synchronous step as the marks: each value covers
+      // every change up to its mark's idx. One query for the batch, not one a number.
+      const byPhone = new Map<string, ProjectedBinding[]>(pending.map((p) => [p.phone, []]))
+      const rows = this.sql.exec<BindingRow>(
+        'SELECT * FROM bindings WHERE phone IN (SELECT value FROM json_each(?)) ORDER BY phone, app',
+        JSON.stringify(pending.map((p) => p.phone)),
+      )
+      for (const row of rows) {
+        const b = fromRow(row)
+        byPhone.get(row.phone)!.push({ app: b.app, verifiedAt: b.verifiedAt, expiresAt: b.expiresAt, index: b.index })
       }
+      for (let i = 0; i < pending.length; i += PROJECTION_PARALLEL) {
+        await Promise.all(pending.slice(i, i + PROJECTION_PARALLEL).map(({ phone }) => putNumber(this.env.DIRECTORY, phone, byPhone.get(phone)!, Date.now())))
+      }
+      // The batch is every mark up to its last idx (marks are taken in idx order, one a number),
+      // so one range delete clears it. A change that landed while the writes were in flight
+      // moved its number's mark past every idx read here: that mark stays for the next pass.
+      this.sql.exec('DELETE FROM projection_pending WHERE idx <= ?', pending[pending.length - 1]!.idx)
       // Pending marks are taken in index order and a newer change to a number always has a larger
       // index, so once this batch is written every entry up to its last index is projected.
       this.settleProjection(pending.length < PROJECTION_BATCH ? size - 1 : pending[pending.length - 1]!.idx)

@@ -3,22 +3,28 @@
  * state is the deterministic fold of these entries ({@link DirectoryState}), so a mirror that
  * replays the log holds exactly what the directory serves.
  *
- * Version 1 layout (big-endian):
+ * Version 2 layout (integers big-endian, except every time, which is little-endian):
  * ```
- * byte 0   version = 1
+ * byte 0   version = 2
  * byte 1   kind (low 4 bits) | flags << 4
  *          kinds: 1 add, 2 renew, 3 remove, 4 expire, 8 app-register, 9 app-revoke
  *          flags: 0x1 key fingerprint present (add, renew)
  *                 0x2 subject is a 32-byte keyed label instead of a number (reserved: a later
- *                     mode that hides numbers from the log; version 1 decoders refuse it)
- * kinds 1-4: subject u56 (the E.164 digits as an integer), app u16, time u32 (seconds)
+ *                     mode that hides numbers from the log; version 2 decoders refuse it)
+ * kinds 1-4: subject u56 (the E.164 digits as an integer), time u32le (seconds), app u16
  *   add, renew: ttlDays u16 [, 32-byte SHA-256 of the bound public key]
  *   remove:     reason u8 (1 app, 2 holder, 3 reassigned, 4 app_revoked)
  *   expire:     nothing more
- * app-register: app u16, time u32, idLength u8, id (ASCII)
- * app-revoke:   app u16, time u32
+ * app-register: app u16, time u32le, idLength u8, id (ASCII)
+ * app-revoke:   app u16, time u32le
  * ```
- * A minimal add is 17 bytes.
+ * A minimal add is 17 bytes. The order and the little-endian time are for the wire: entry
+ * bundles are served gzip'd, and gzip codes a run of repeated bytes as one cheap match but every
+ * other byte as a literal. Consecutive entries differ in the number's low bytes, the time's low
+ * byte and the app; what they share (the time's high bytes, the app's high byte, the TTL, the
+ * next entry's length prefix, version, kind and the number's leading zero bytes) then lies in
+ * two runs. That takes a bundle of minimal adds from about 9.2 to 8.4 bytes an entry, same
+ * size raw (version 1, the same fields with a big-endian time after the app, is not accepted).
  * @module
  */
 
@@ -36,14 +42,15 @@ export type LogEntry =
   | { kind: 'app-register'; app: number; time: number; id: string }
   | { kind: 'app-revoke'; app: number; time: number }
 
-/** An entry that is not well-formed version 1. */
+/** An entry that is not well-formed version 2. */
 export class EntryError extends Error {
   override readonly name = 'EntryError'
 }
 
-const VERSION = 1
+const VERSION = 2
 const KINDS = { add: 1, renew: 2, remove: 3, expire: 4, 'app-register': 8, 'app-revoke': 9 } as const
-const KIND_BY_CODE = new Map(Object.entries(KINDS).map(([k, v]) => [v as number, k as LogEntry['kind']]))
+const KIND_BY_CODE: (LogEntry['kind'] | undefined)[] = []
+for (const [kind, code] of Object.entries(KINDS)) KIND_BY_CODE[code] = kind as LogEntry['kind']
 const REASONS: RemoveReason[] = ['app', 'holder', 'reassigned', 'app_revoked']
 const FLAG_KEY = 0x1
 const FLAG_LABEL = 0x2
@@ -52,6 +59,11 @@ const MAX_SUBJECT = 999_999_999_999_999
 const MIN_SUBJECT = 10 // "+1" followed by one digit is the shortest thing E.164 digits can be
 const U16 = 0xffff
 const U32 = 0xffff_ffff
+
+/** Bytes of a minimal add or renew; with a key fingerprint, {@link MAX_BINDING_ENTRY}. */
+export const MIN_BINDING_ENTRY = 17
+/** Bytes of the longest binding entry (an add or renew with a key fingerprint). */
+export const MAX_BINDING_ENTRY = 49
 
 /** The subject of an E.164 number (`+16505550011` → 16505550011); throws on a non-E.164 string. */
 export function subjectOf(e164: string): Subject {
@@ -76,11 +88,8 @@ export function encodeEntry(e: LogEntry): Uint8Array {
       if (e.ttlDays === 0) throw new EntryError('ttlDays must be at least 1')
       const fp = e.keyFingerprint
       if (fp && fp.length !== 32) throw new EntryError('key fingerprint must be 32 bytes')
-      const out = new Uint8Array(17 + (fp ? 32 : 0))
-      head(out, e.kind, fp ? FLAG_KEY : 0, e.subject, e.app, e.time)
-      out[15] = e.ttlDays >>> 8
-      out[16] = e.ttlDays & 0xff
-      if (fp) out.set(fp, 17)
+      const out = new Uint8Array(fp ? MAX_BINDING_ENTRY : MIN_BINDING_ENTRY)
+      encodeBindingEntryInto(e.kind, e.subject, e.app, e.time, e.ttlDays, fp, out, 0)
       return out
     }
     case 'remove': {
@@ -88,116 +97,157 @@ export function encodeEntry(e: LogEntry): Uint8Array {
       const reason = REASONS.indexOf(e.reason)
       if (reason < 0) throw new EntryError('unknown remove reason')
       const out = new Uint8Array(16)
-      head(out, e.kind, 0, e.subject, e.app, e.time)
+      writeSubjectHead(out, 0, KINDS.remove, e.subject, e.time, e.app)
       out[15] = reason + 1
       return out
     }
     case 'expire': {
       checkSubject(e.subject)
       const out = new Uint8Array(15)
-      head(out, e.kind, 0, e.subject, e.app, e.time)
+      writeSubjectHead(out, 0, KINDS.expire, e.subject, e.time, e.app)
       return out
     }
     case 'app-register': {
       if (!APP_ID.test(e.id)) throw new EntryError('invalid app id')
       const out = new Uint8Array(9 + e.id.length)
-      appHead(out, e.kind, e.app, e.time)
+      writeAppHead(out, KINDS[e.kind], e.app, e.time)
       out[8] = e.id.length
       for (let i = 0; i < e.id.length; i++) out[9 + i] = e.id.charCodeAt(i)
       return out
     }
     case 'app-revoke': {
       const out = new Uint8Array(8)
-      appHead(out, e.kind, e.app, e.time)
+      writeAppHead(out, KINDS[e.kind], e.app, e.time)
       return out
     }
   }
 }
 
+/**
+ * Writes the add or renew entry `{kind, subject, app, time, ttlDays, keyFingerprint}` at
+ * `out[at..]` and returns its length (17, or 49 with a key), or -1 when {@link encodeEntry}
+ * would refuse a field (then nothing was written). `encodeEntry` without the entry object or a
+ * fresh array, for checking millions of snapshot bindings against the log's leaf hashes.
+ */
+export function encodeBindingEntryInto(
+  kind: 'add' | 'renew',
+  subject: number,
+  app: number,
+  time: number,
+  ttlDays: number,
+  keyFingerprint: Uint8Array | undefined,
+  out: Uint8Array,
+  at: number,
+): number {
+  if (!Number.isInteger(app) || app < 0 || app > U16) return -1
+  if (!Number.isInteger(time) || time < 0 || time > U32) return -1
+  if (!Number.isSafeInteger(subject) || subject < MIN_SUBJECT || subject > MAX_SUBJECT) return -1
+  if (!Number.isInteger(ttlDays) || ttlDays < 1 || ttlDays > U16) return -1
+  if (keyFingerprint && keyFingerprint.length !== 32) return -1
+  writeSubjectHead(out, at, (kind === 'add' ? KINDS.add : KINDS.renew) | ((keyFingerprint ? FLAG_KEY : 0) << 4), subject, time, app)
+  out[at + 15] = ttlDays >>> 8
+  out[at + 16] = ttlDays & 0xff
+  if (!keyFingerprint) return MIN_BINDING_ENTRY
+  out.set(keyFingerprint, at + MIN_BINDING_ENTRY)
+  return MAX_BINDING_ENTRY
+}
+
 /** Decodes an entry strictly: exact length, known version, kind and flags; throws {@link EntryError}. */
 export function decodeEntry(bytes: Uint8Array): LogEntry {
-  if (bytes.length < 8) throw new EntryError('entry too short')
+  const n = bytes.length
+  if (n < 8) throw new EntryError('entry too short')
   if (bytes[0] !== VERSION) throw new EntryError(`unsupported entry version ${bytes[0]}`)
-  const kind = KIND_BY_CODE.get(bytes[1]! & 0x0f)
+  const kind = KIND_BY_CODE[bytes[1]! & 0x0f]
   const flags = bytes[1]! >>> 4
   if (!kind) throw new EntryError(`unknown entry kind ${bytes[1]! & 0x0f}`)
   if (flags & FLAG_LABEL) throw new EntryError('keyed-label entries are not supported by this version')
   const hasKey = (flags & FLAG_KEY) !== 0
   if (flags & ~FLAG_KEY || (hasKey && kind !== 'add' && kind !== 'renew')) throw new EntryError('invalid entry flags')
-  const length = (n: number) => {
-    if (bytes.length !== n) throw new EntryError(`${kind} entry must be ${n} bytes, got ${bytes.length}`)
-  }
   if (kind === 'app-register' || kind === 'app-revoke') {
     const app = u16(bytes, 2)
-    const time = u32(bytes, 4)
+    const time = u32le(bytes, 4)
     if (kind === 'app-revoke') {
-      length(8)
+      checkLength(kind, n, 8)
       return { kind, app, time }
     }
-    if (bytes.length < 9) throw new EntryError('entry too short')
-    length(9 + bytes[8]!)
+    if (n < 9) throw new EntryError('entry too short')
+    checkLength(kind, n, 9 + bytes[8]!)
     const id = String.fromCharCode(...bytes.subarray(9))
     if (!APP_ID.test(id)) throw new EntryError('invalid app id')
     return { kind, app, time, id }
   }
-  if (bytes.length < 15) throw new EntryError('entry too short')
-  let subject = 0
-  for (let i = 2; i < 9; i++) subject = subject * 256 + bytes[i]!
+  if (n < 15) throw new EntryError('entry too short')
+  // Below 2^50: the high 24 bits and the low 32 each fit an int.
+  const subject = ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) * 2 ** 32 + (((bytes[5]! << 24) | (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!) >>> 0)
   checkSubject(subject)
-  const app = u16(bytes, 9)
-  const time = u32(bytes, 11)
+  const time = u32le(bytes, 9)
+  const app = u16(bytes, 13)
   switch (kind) {
     case 'add':
     case 'renew': {
-      length(hasKey ? 49 : 17)
+      checkLength(kind, n, hasKey ? MAX_BINDING_ENTRY : MIN_BINDING_ENTRY)
       const ttlDays = u16(bytes, 15)
       if (ttlDays === 0) throw new EntryError('ttlDays must be at least 1')
-      const e: LogEntry = { kind, subject, app, time, ttlDays }
-      if (hasKey) e.keyFingerprint = bytes.slice(17, 49)
-      return e
+      return hasKey
+        ? { kind, subject, app, time, ttlDays, keyFingerprint: bytes.slice(MIN_BINDING_ENTRY, MAX_BINDING_ENTRY) }
+        : { kind, subject, app, time, ttlDays }
     }
     case 'remove': {
-      length(16)
+      checkLength(kind, n, 16)
       const reason = REASONS[bytes[15]! - 1]
       if (!reason) throw new EntryError('unknown remove reason')
       return { kind, subject, app, time, reason }
     }
     default:
-      length(15)
+      checkLength(kind, n, 15)
       return { kind: 'expire', subject, app, time }
   }
 }
 
-function head(out: Uint8Array, kind: LogEntry['kind'], flags: number, subject: number, app: number, time: number): void {
-  out[0] = VERSION
-  out[1] = KINDS[kind] | (flags << 4)
-  let s = subject
-  for (let i = 8; i >= 2; i--) {
-    out[i] = s % 256
-    s = Math.floor(s / 256)
-  }
-  out[9] = app >>> 8
-  out[10] = app & 0xff
-  writeU32(out, 11, time)
+/** The TTL in days of an encoded add or renew entry. */
+export function ttlDaysOf(bindingEntry: Uint8Array): number {
+  return u16(bindingEntry, 15)
 }
 
-function appHead(out: Uint8Array, kind: LogEntry['kind'], app: number, time: number): void {
+// Version, kind byte, subject u56, time u32le, app u16: bytes 0-14 of kinds 1-4.
+function writeSubjectHead(out: Uint8Array, at: number, kindByte: number, subject: number, time: number, app: number): void {
+  out[at] = VERSION
+  out[at + 1] = kindByte
+  const lo = subject % 2 ** 32
+  const hi = (subject - lo) / 2 ** 32
+  out[at + 2] = (hi >>> 16) & 0xff
+  out[at + 3] = (hi >>> 8) & 0xff
+  out[at + 4] = hi & 0xff
+  out[at + 5] = lo >>> 24
+  out[at + 6] = (lo >>> 16) & 0xff
+  out[at + 7] = (lo >>> 8) & 0xff
+  out[at + 8] = lo & 0xff
+  writeU32le(out, at + 9, time)
+  out[at + 13] = app >>> 8
+  out[at + 14] = app & 0xff
+}
+
+function writeAppHead(out: Uint8Array, kindByte: number, app: number, time: number): void {
   out[0] = VERSION
-  out[1] = KINDS[kind]
+  out[1] = kindByte
   out[2] = app >>> 8
   out[3] = app & 0xff
-  writeU32(out, 4, time)
+  writeU32le(out, 4, time)
 }
 
-function writeU32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24
-  out[at + 1] = (v >>> 16) & 0xff
-  out[at + 2] = (v >>> 8) & 0xff
-  out[at + 3] = v & 0xff
+function writeU32le(out: Uint8Array, at: number, v: number): void {
+  out[at] = v & 0xff
+  out[at + 1] = (v >>> 8) & 0xff
+  out[at + 2] = (v >>> 16) & 0xff
+  out[at + 3] = v >>> 24
 }
 
 const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!
-const u32 = (b: Uint8Array, at: number) => ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!
+const u32le = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0
+
+function checkLength(kind: LogEntry['kind'], got: number, want: number): void {
+  if (got !== want) throw new EntryError(`${kind} entry must be ${want} bytes, got ${got}`)
+}
 
 function checkUint(v: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new EntryError(`${what} out of range`)

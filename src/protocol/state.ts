@@ -55,6 +55,8 @@ export const DAY_SECONDS = 86_400
 /** When a binding expires, in seconds. */
 export const expiresAt = (b: StateBinding) => b.verifiedAt + b.ttlDays * DAY_SECONDS
 
+const NONE: readonly StateBinding[] = []
+
 /** A {@link RecordTable} in a Map; fine for tests and small logs. */
 export class MapRecordTable implements RecordTable {
   readonly map = new Map<Subject, StateBinding[]>()
@@ -93,48 +95,63 @@ export class DirectoryState {
    * for app entries. Throws {@link FoldError}, changing nothing, when the entry breaks a rule.
    */
   apply(entry: LogEntry, index: number): Subject | null {
+    // No closures here: a mirror replays millions of entries through this function, and a
+    // bundler's keepNames (tsx's, wrangler's) makes every closure created per call cost a
+    // defineProperty.
     if (index !== this.size) throw new FoldError(index, `expected entry ${this.size}`)
-    const fail = (message: string): never => {
-      throw new FoldError(index, message)
-    }
     if (entry.kind === 'app-register') {
-      if (this.apps.has(entry.app)) fail(`app ${entry.app} is already registered`)
-      if (this.appById(entry.id)) fail(`app id ${entry.id} is already registered`)
+      if (this.apps.has(entry.app)) throw new FoldError(index, `app ${entry.app} is already registered`)
+      if (this.appById(entry.id)) throw new FoldError(index, `app id ${entry.id} is already registered`)
       this.apps.set(entry.app, { num: entry.app, id: entry.id, revoked: false, bindings: 0 })
       this.size++
       return null
     }
-    const app = this.apps.get(entry.app) ?? fail(`app ${entry.app} is not registered`)
+    const app = this.apps.get(entry.app)
+    if (!app) throw new FoldError(index, `app ${entry.app} is not registered`)
     if (entry.kind === 'app-revoke') {
-      if (app.revoked) fail(`app ${app.id} is already revoked`)
-      if (app.bindings > 0) fail(`app ${app.id} is revoked while it still holds ${app.bindings} bindings`)
+      if (app.revoked) throw new FoldError(index, `app ${app.id} is already revoked`)
+      if (app.bindings > 0) throw new FoldError(index, `app ${app.id} is revoked while it still holds ${app.bindings} bindings`)
       app.revoked = true
       this.size++
       return null
     }
-    const current = this.records.get(entry.subject) ?? []
-    const at = current.findIndex((b) => b.app === entry.app)
-    const next = current.slice()
+    const current = this.records.get(entry.subject) ?? NONE
+    let at = -1
+    for (let i = 0; i < current.length; i++) {
+      if (current[i]!.app === entry.app) {
+        at = i
+        break
+      }
+    }
+    let next: StateBinding[]
     switch (entry.kind) {
       case 'add':
       case 'renew': {
-        if (app.revoked) fail(`app ${app.id} is revoked`)
-        if (entry.kind === 'add' && at >= 0) fail('add of a binding that exists')
-        if (entry.kind === 'renew' && at < 0) fail('renew of a binding that does not exist')
+        if (app.revoked) throw new FoldError(index, `app ${app.id} is revoked`)
+        if (entry.kind === 'add' && at >= 0) throw new FoldError(index, 'add of a binding that exists')
+        if (entry.kind === 'renew' && at < 0) throw new FoldError(index, 'renew of a binding that does not exist')
         const binding: StateBinding = { app: entry.app, index, verifiedAt: entry.time, ttlDays: entry.ttlDays }
         if (entry.keyFingerprint) binding.keyFingerprint = entry.keyFingerprint
+        next = current.slice()
         if (at >= 0) next[at] = binding
         else {
+          // Sorted by app num: insert in place.
+          let i = next.length
           next.push(binding)
-          next.sort((a, b) => a.app - b.app)
+          while (i > 0 && next[i - 1]!.app > binding.app) {
+            next[i] = next[i - 1]!
+            i--
+          }
+          next[i] = binding
           app.bindings++
         }
         break
       }
       case 'remove':
       case 'expire': {
-        if (at < 0) fail(`${entry.kind} of a binding that does not exist`)
-        if (entry.kind === 'expire' && entry.time < expiresAt(current[at]!)) fail('expire before the binding expires')
+        if (at < 0) throw new FoldError(index, `${entry.kind} of a binding that does not exist`)
+        if (entry.kind === 'expire' && entry.time < expiresAt(current[at]!)) throw new FoldError(index, 'expire before the binding expires')
+        next = current.slice()
         next.splice(at, 1)
         app.bindings--
         break

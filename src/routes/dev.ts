@@ -27,33 +27,36 @@ dev.get('/dev/outbox', async (c) => {
 })
 
 const MAX_SEED = 1000 // about what fits in the 16 KiB body limit
-const SEED_PARALLEL = 256
 
 /**
- * Seeds bindings without SMS, for local demos and benchmarks: `{app, phones:[...]}` binds each
- * number to the app exactly as a successful verification would (each is a logged entry), with
- * up to 256 in flight so the Sequencer's rounds batch them. Answers once all are sequenced.
+ * Seeds bindings without SMS, for local demos and benchmarks: `{app, phones:[...], batch?}`
+ * binds each number to the app exactly as a successful verification would (each is a logged
+ * entry with its credential and receipt), all in one Sequencer call, and answers once all are
+ * sequenced. With a `batch` id the verifications are named after it, so a retried request
+ * binds nothing twice (binding is idempotent per verification).
  */
 dev.post('/dev/seed', async (c) => {
-  const body = (await c.req.json().catch(() => null)) as { app?: unknown; phones?: unknown } | null
-  if (!body || typeof body.app !== 'string' || !Array.isArray(body.phones) || body.phones.length > MAX_SEED) {
-    throw new ApiError(400, 'invalid_request', `body must be {app, phones:[...]} with at most ${MAX_SEED} phones`)
+  const body = (await c.req.json().catch(() => null)) as { app?: unknown; phones?: unknown; batch?: unknown } | null
+  if (
+    !body ||
+    typeof body.app !== 'string' ||
+    !Array.isArray(body.phones) ||
+    body.phones.length > MAX_SEED ||
+    (body.batch !== undefined && (typeof body.batch !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(body.batch)))
+  ) {
+    throw new ApiError(400, 'invalid_request', `body must be {app, phones:[...], batch?} with at most ${MAX_SEED} phones and a batch id of at most 64 of [A-Za-z0-9_-]`)
   }
   const phones = body.phones.map((p) => parsePhone(p).e164)
   const app = body.app
-  const seq = sequencer(c.env)
+  const batch = body.batch ?? crypto.randomUUID()
   const ttlDays = readLimits(c.env).bindingTtlDays
   const started = Date.now()
-  let next = 0
+  const now = Date.now()
+  const bound = await sequencer(c.env).bindMany(phones.map((phone, i) => ({ phone, app, publicKey: null, verificationId: `seed-${batch}-${i}`, now, ttlDays })))
   let last = -1
-  const worker = async () => {
-    while (next < phones.length) {
-      const phone = phones[next++]!
-      const bound = await seq.bind({ phone, app, publicKey: null, verificationId: `seed-${crypto.randomUUID()}`, now: Date.now(), ttlDays })
-      if (!bound.ok) throw new ApiError(400, 'invalid_request', `app ${app} is not registered or is revoked`)
-      last = Math.max(last, bound.index)
-    }
+  for (const b of bound) {
+    if (!b.ok) throw new ApiError(400, 'invalid_request', `app ${app} is not registered or is revoked`)
+    last = Math.max(last, b.index)
   }
-  await Promise.all(Array.from({ length: Math.min(SEED_PARALLEL, phones.length) }, worker))
   return c.json({ bound: phones.length, lastIndex: last, ms: Date.now() - started })
 })

@@ -20,6 +20,22 @@ describe('POST /dev/seed', () => {
     }
   })
 
+  it('binds nothing twice when a batch is sent again (the batch id names its verifications)', async () => {
+    const app = await registerApp()
+    const phones = Array.from({ length: 12 }, freshPhone)
+    const send = async () => {
+      const res = await call('POST', '/dev/seed', { token: admin(), json: { app: app.id, phones, batch: 'retry-1' } })
+      expect(res.status).toBe(200)
+      return (await res.json()) as { bound: number; lastIndex: number }
+    }
+    const first = await send()
+    const sizeAfterFirst = (await latestCheckpoint(await pinnedKey())).checkpoint.size
+    const again = await send()
+    expect(again).toMatchObject({ bound: 12, lastIndex: first.lastIndex })
+    expect((await latestCheckpoint(await pinnedKey())).checkpoint.size).toBe(sizeAfterFirst)
+    await expectError(await call('POST', '/dev/seed', { token: admin(), json: { app: app.id, phones, batch: 'not a/valid id' } }), 400, 'invalid_request')
+  })
+
   it('refuses bad bodies and unknown apps, needs the admin token, and exists only with the outbox', async () => {
     const app = await registerApp()
     await expectError(await call('POST', '/dev/seed', { token: admin(), json: { app: app.id } }), 400, 'invalid_request')
