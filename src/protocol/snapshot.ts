@@ -34,6 +34,7 @@ import { ByteReader, ByteWriter } from './varint.ts'
 const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
 const APP_ID = /^[a-z0-9.-]{2,64}$/
 const MAX_SUBJECT = 999_999_999_999_999
+const U32 = 0xffff_ffff
 
 /** An app as a snapshot lists it. */
 export interface SnapshotApp {
@@ -169,12 +170,58 @@ export function encodeSnapshot(content: SnapshotContent): {
   }
 }
 
-/** Decodes a snapshot, checking every structural rule; throws a clear Error on any violation. */
+/** A snapshot whose header does not match the figures it was expected to have. */
+export class ExpectationError extends Error {
+  override readonly name = 'ExpectationError'
+}
+
+/** Decodes a snapshot into objects (tests, the directory's own checks, small snapshots); see {@link decodeSnapshotColumns}. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  const c = decodeSnapshotColumns(bytes)
+  return { treeSize: c.treeSize, rightEdge: c.rightEdge, apps: c.apps, records: columnRecords(c) }
+}
+
+/** A decoded snapshot, column by column. Binding `p` of record `r` is at position `first(r) + p`. */
+export interface SnapshotColumns {
+  treeSize: number
+  rightEdge: Uint8Array[]
+  apps: SnapshotApp[]
+  /** Number of records (numbers). */
+  records: number
+  /** Number of bindings. */
+  bindings: number
+  /** Record r's number, ascending. */
+  subjects: Float64Array
+  /** Record r's binding count (≥ 1); its bindings follow those of records 0..r-1. */
+  counts: Uint32Array
+  /** Per binding: app num (ascending within a record), TTL in days, log index, verification time. */
+  app: Uint32Array
+  ttlDays: Uint32Array
+  index: Float64Array
+  verifiedAt: Float64Array
+  /** Key fingerprints by binding position (rare). */
+  keys: Map<number, Uint8Array>
+  /** Binding positions in ascending log-index order. */
+  byIndex: Int32Array
+  /** The log index and the verification time of binding `byIndex[k]` (ascending log order, as the snapshot stores times). */
+  logIndex: Float64Array
+  logTime: Float64Array
+}
+
+/**
+ * Decodes a snapshot into columns (typed arrays, no object per number or binding: what a mirror
+ * needs to bootstrap millions of numbers), checking every structural rule; throws a clear Error
+ * on any violation. An app num or a TTL that does not fit 32 bits is refused too: no log entry
+ * can carry one. With `expected` (a manifest's figures), a snapshot of another tree size or
+ * record count is refused ({@link ExpectationError}) before anything is allocated for it.
+ */
+export function decodeSnapshotColumns(bytes: Uint8Array, expected?: { treeSize: number; records: number }): SnapshotColumns {
   const r = new ByteReader(bytes)
   const magic = r.bytes(MAGIC.length)
   if (!magic.every((b, i) => b === MAGIC[i])) throw new Error('not a whodis snapshot (bad magic)')
   const treeSize = r.varint()
+  // Decoding allocates by tree size and record count: check them first when they are known.
+  if (expected && treeSize !== expected.treeSize) throw new ExpectationError('snapshot tree size does not match its manifest')
   const edgeCount = r.varint()
   if (edgeCount > 64) throw new Error('right edge too long')
   const rightEdge = Array.from({ length: edgeCount }, () => r.bytes(32).slice())
@@ -192,19 +239,42 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
   }
   const recordCount = r.varint()
   const bindingCount = r.varint()
-  if (recordCount > bytes.length || bindingCount > bytes.length || bindingCount < recordCount) {
+  if (expected && recordCount !== expected.records) throw new ExpectationError('snapshot record count does not match its manifest')
+  if (recordCount > bytes.length || bindingCount > bytes.length || bindingCount < recordCount || bindingCount > treeSize) {
     throw new Error('record counts do not fit the data')
   }
   const columns = Array.from({ length: 8 }, () => new ByteReader(r.bytes(r.varint())))
   if (!r.done) throw new Error('trailing bytes after snapshot')
-  const [numbers, counts, appCol, ttl, index, verified, keys, fingerprints] = columns as [
+  const [numbers, counts, appCol, ttl, indexCol, verified, keys, fingerprints] = columns as [
     ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader, ByteReader,
   ]
-  const width = index.varint()
+  const width = indexCol.varint()
   if (width !== indexWidth(treeSize)) throw new Error('index width does not match the tree size')
-  const indexes = readIndexes(index, bindingCount, width)
-  const records: SnapshotRecord[] = new Array(recordCount)
-  const all: SnapshotBinding[] = new Array(bindingCount)
+  const index = readIndexes(indexCol, bindingCount, width)
+
+  // A dense table of the app nums for the per-binding check (nums are usually small).
+  let maxApp = 0
+  for (const num of appNums) maxApp = Math.max(maxApp, num)
+  const known = maxApp <= 1 << 20 ? new Uint8Array(maxApp + 1) : null
+  if (known) for (const num of appNums) known[num] = 1
+
+  const out: SnapshotColumns = {
+    treeSize,
+    rightEdge,
+    apps,
+    records: recordCount,
+    bindings: bindingCount,
+    subjects: new Float64Array(recordCount),
+    counts: new Uint32Array(recordCount),
+    app: new Uint32Array(bindingCount),
+    ttlDays: new Uint32Array(bindingCount),
+    index,
+    verifiedAt: new Float64Array(bindingCount),
+    keys: new Map(),
+    byIndex: new Int32Array(0),
+    logIndex: new Float64Array(bindingCount),
+    logTime: new Float64Array(bindingCount),
+  }
   let subject = 0
   let seen = 0
   for (let i = 0; i < recordCount; i++) {
@@ -214,32 +284,56 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     if (subject > MAX_SUBJECT) throw new Error('number out of range')
     const n = counts.varint()
     if (n === 0 || seen + n > bindingCount) throw new Error('binding counts do not add up')
-    const bindings: SnapshotBinding[] = new Array(n)
     let previousApp = -1
     for (let j = 0; j < n; j++) {
+      const p = seen + j
       const app = appCol.varint()
-      if (app <= previousApp || !appNums.has(app)) throw new Error('binding names an unknown or unsorted app')
+      if (app <= previousApp || !(known ? app <= maxApp && known[app] === 1 : appNums.has(app))) {
+        throw new Error('binding names an unknown or unsorted app')
+      }
       previousApp = app
-      const b: SnapshotBinding = { app, ttlDays: ttl.varint(), index: indexes[seen + j]!, verifiedAt: 0 }
-      if (b.index >= treeSize) throw new Error('binding index beyond the tree size')
+      const days = ttl.varint()
+      if (app > U32 || days > U32) throw new Error('binding app or TTL out of range')
+      out.app[p] = app
+      out.ttlDays[p] = days
+      if (index[p]! >= treeSize) throw new Error('binding index beyond the tree size')
       const flag = keys.varint()
       if (flag > 1) throw new Error('malformed key flag')
-      if (flag === 1) b.keyFingerprint = fingerprints.bytes(32).slice()
-      bindings[j] = b
-      all[seen + j] = b
+      if (flag === 1) out.keys.set(p, fingerprints.bytes(32).slice())
     }
     seen += n
-    records[i] = { subject, bindings }
+    out.subjects[i] = subject
+    out.counts[i] = n
   }
+  const order = byIndex(index, treeSize, out.logIndex)
   let time = 0
-  for (const position of byIndex(indexes, treeSize)) {
+  for (let k = 0; k < order.length; k++) {
     time += unzigzag(verified.varint())
     if (!Number.isSafeInteger(time) || time < 0) throw new Error('verification time out of range')
-    all[position]!.verifiedAt = time
+    out.verifiedAt[order[k]!] = time
+    out.logTime[k] = time
   }
   if (seen !== bindingCount) throw new Error('binding counts do not add up')
   for (const c of columns) if (!c.done) throw new Error('trailing bytes in a snapshot column')
-  return { treeSize, rightEdge, apps, records }
+  out.byIndex = order
+  return out
+}
+
+/** The records of `columns` as objects, as {@link decodeSnapshot} returns them. */
+export function columnRecords(columns: SnapshotColumns): SnapshotRecord[] {
+  const records: SnapshotRecord[] = []
+  let p = 0
+  for (let r = 0; r < columns.records; r++) {
+    const bindings = []
+    for (let end = p + columns.counts[r]!; p < end; p++) {
+      const b: SnapshotRecord['bindings'][number] = { app: columns.app[p]!, ttlDays: columns.ttlDays[p]!, index: columns.index[p]!, verifiedAt: columns.verifiedAt[p]! }
+      const key = columns.keys.get(p)
+      if (key) b.keyFingerprint = key
+      bindings.push(b)
+    }
+    records.push({ subject: columns.subjects[r]!, bindings })
+  }
+  return records
 }
 
 /** gzip through the standard CompressionStream (workerd and Node both have it). */
@@ -318,21 +412,33 @@ function writeIndexes(w: ByteWriter, indexes: Float64Array, width: number): void
   w.bytes(out)
 }
 
+/** `count` big-endian `width`-bit values, a byte at a time rather than a bit at a time. */
 function readIndexes(r: ByteReader, count: number, width: number): Float64Array {
   const data = r.bytes(Math.ceil((count * width) / 8))
   const out = new Float64Array(count)
   let bit = 0
   for (let i = 0; i < count; i++) {
     let value = 0
-    for (let b = 0; b < width; b++, bit++) value = value * 2 + ((data[bit >>> 3]! >>> (7 - (bit & 7))) & 1)
+    let left = width
+    while (left > 0) {
+      const used = bit & 7
+      const take = Math.min(left, 8 - used)
+      const bits = (data[bit >>> 3]! >>> (8 - used - take)) & ((1 << take) - 1)
+      value = value * (1 << take) + bits
+      bit += take
+      left -= take
+    }
     out[i] = value
   }
   if (bit % 8 !== 0 && (data[data.length - 1]! & (0xff >>> (bit % 8))) !== 0) throw new Error('non-zero padding after log indexes')
   return out
 }
 
-/** Binding positions in ascending log-index order; throws if two bindings claim one index. */
-function byIndex(indexes: Float64Array, treeSize: number): Int32Array {
+/**
+ * Binding positions in ascending log-index order (and, into `logIndex` when given, those
+ * indexes); throws if two bindings claim one index.
+ */
+function byIndex(indexes: Float64Array, treeSize: number, logIndex?: Float64Array): Int32Array {
   const slot = new Int32Array(treeSize).fill(-1)
   for (let p = 0; p < indexes.length; p++) {
     const i = indexes[p]!
@@ -341,7 +447,12 @@ function byIndex(indexes: Float64Array, treeSize: number): Int32Array {
   }
   const out = new Int32Array(indexes.length)
   let k = 0
-  for (const p of slot) if (p >= 0) out[k++] = p
+  for (let i = 0; i < slot.length; i++) {
+    if (slot[i]! >= 0) {
+      if (logIndex) logIndex[k] = i
+      out[k++] = slot[i]!
+    }
+  }
   return out
 }
 
