@@ -28,7 +28,7 @@ const log = await buildBenchLog(ds, generateTail(ds, replay, seed + 1))
 ds = null
 console.log(`log: ${log.size.toLocaleString('en')} entries, snapshot at ${log.snapshotSize.toLocaleString('en')} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
 started = performance.now()
-const m = await bootstrapMirror(log)
+const m = await bootstrapMirror(log, process.env.CHUNK ? { chunkEntries: Number(process.env.CHUNK) } : {})
 console.log(`bootstrap: ${m.bootstrap_s.toFixed(2)} s`, Object.fromEntries(Object.entries(m.bootstrap_steps).map(([k, v]) => [k, Number(v.toFixed(2))])))
 const r = await m.replay()
 console.log(`replay: ${Math.round(r.replay_entries_per_s).toLocaleString('en')} entries/s (${r.entries.toLocaleString('en')} in ${r.replay_s.toFixed(2)} s)`)

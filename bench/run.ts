@@ -123,6 +123,8 @@ export async function runBench(o: BenchOptions): Promise<Record<string, number>>
     const records = m.mirror.records
     lap(`bootstrapped in ${m.bootstrap_s.toFixed(2)} s; lookups (${o.queries.toLocaleString('en')} a pass, ${o.reps} passes)`)
     const lookups = measureLookups(m.mirror, log.snapshot.bytes, queries, DATASET_NOW, o.reps)
+    // The baselines' Map and SQLite database are garbage now: collect them here, not during the replay.
+    gc()
     lap(`replay ${tail.length.toLocaleString('en')} entries`)
     const replay = await m.replay()
     Object.assign(results, {

@@ -62,12 +62,15 @@ export class LogClient {
     return body
   }
 
-  /** The `width` entries of bundle `index` (needs the app token); the count is checked. */
-  async bundle(index: number, width: number): Promise<Uint8Array[]> {
+  /**
+   * Bundle `index` of `width` entries (needs the app token): its bytes as served and its entries
+   * (views into them); the count is checked.
+   */
+  async bundle(index: number, width: number): Promise<{ bytes: Uint8Array; entries: Uint8Array[] }> {
     const path = `/log/${entriesPath(index, width)}`
     const body = (await this.http.get(path, { auth: true, maxBytes: MAX_BUNDLE_BYTES }))!
     try {
-      return decodeBundle(body, width)
+      return { bytes: body, entries: decodeBundle(body, width) }
     } catch (err) {
       throw new MirrorError('malformed', `${path}: ${(err as Error).message}`, { path }, { cause: err })
     }

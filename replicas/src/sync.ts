@@ -38,7 +38,7 @@ import type { Logger } from './logger.ts'
 import { receiptFor } from './proofs.ts'
 import { fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
 import { prepareSnapshot, type DecodedSnapshot, type PreparedSnapshot } from './snapshot-worker.ts'
-import { FileSpool, MemorySpool } from './spool.ts'
+import { Spool } from './spool.ts'
 import type { AppInfo, BuildOrder, MirrorStore, SubjectIndex } from './store/index.ts'
 import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
 import { RootMismatch, sameBytes, verifyRange, type RangeTarget } from './verify-range.ts'
@@ -269,7 +269,7 @@ interface RangePlan {
 async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
   const { store, hashes, logger } = ctx
   const to = plan.checkpoint.size
-  const spool = to - plan.from <= ctx.chunkEntries ? new MemorySpool() : new FileSpool(join(ctx.dir, 'sync-spool.bin'))
+  const spool = new Spool(join(ctx.dir, 'sync-spool.bin'))
   let committed = false
   try {
     const progress = logger.progress('verify', to - plan.from, 'entries')

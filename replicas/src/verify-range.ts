@@ -78,7 +78,7 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
   // Bundles in order, with up to `concurrency` requests in flight.
   const first = Math.floor(from / TILE_WIDTH)
   const last = to > from ? Math.floor((to - 1) / TILE_WIDTH) : first - 1
-  const inFlight = new Map<number, Promise<Uint8Array[]>>()
+  const inFlight = new Map<number, Promise<{ bytes: Uint8Array; entries: Uint8Array[] }>>()
   const request = (b: number) => {
     if (b > last || inFlight.has(b)) return
     const p = client.bundle(b, Math.min(TILE_WIDTH, to - b * TILE_WIDTH))
@@ -100,7 +100,7 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
       const bundle = await inFlight.get(b)!
       inFlight.delete(b)
       const skip = Math.max(0, from - b * TILE_WIDTH)
-      const entries = skip === 0 ? bundle : bundle.slice(skip)
+      const entries = skip === 0 ? bundle.entries : bundle.entries.slice(skip)
       for (let k = 0; k < entries.length; k++) {
         const entry = entries[k]!
         if (batch) batch.leaf(entry, 0, entry.length, leaves, k * HASH_SIZE)
@@ -130,7 +130,7 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
           if (!sameBytes(root, target.rootHash)) throw new RootMismatch(target, root)
         }
       }
-      spool.add(entries)
+      spool.add(bundle.bytes, skip)
       input.progress?.update(edge.size - from)
     }
     finished = true

@@ -124,8 +124,9 @@ export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Splits a bundle into its entries (copies). Throws on a truncated prefix or entry, more than 256
- * entries, or, when `expectedCount` is given, any other number of entries.
+ * Splits a bundle into its entries: views into `bytes`, not copies (a mirror replays millions).
+ * Throws on a truncated prefix or entry, more than 256 entries, or, when `expectedCount` is
+ * given, any other number of entries.
  */
 export function decodeBundle(bytes: Uint8Array, expectedCount?: number): Uint8Array[] {
   const entries: Uint8Array[] = []
@@ -136,7 +137,7 @@ export function decodeBundle(bytes: Uint8Array, expectedCount?: number): Uint8Ar
     const length = (bytes[at]! << 8) | bytes[at + 1]!
     at += 2
     if (at + length > bytes.length) throw new Error(`bundle truncated in entry ${entries.length}`)
-    entries.push(bytes.slice(at, at + length))
+    entries.push(bytes.subarray(at, at + length))
     at += length
   }
   if (expectedCount !== undefined && entries.length !== expectedCount) {
