@@ -1,11 +1,11 @@
 /**
- * Benchmarks of the directory itself under the local Workers runtime (wrangler's miniflare):
+ * The directory itself under the local Workers runtime (wrangler's miniflare), for the
+ * benchmarks: started with the quotas lifted and a bench app, seeded through /dev/seed, and its
  * sequencer throughput (entries logged per second, each in a signed checkpoint before it is
- * acknowledged) and HTTP lookups per second.
+ * answered).
  * @module
  */
 import { startDirectory } from '../test/node/directory.ts'
-import { httpRps } from './http.ts'
 
 /** Vars that lift the per-app quotas, which would otherwise be what a benchmark measures. */
 export const BENCH_VARS = {
@@ -58,30 +58,7 @@ export async function benchDirectory(vars: Record<string, string> = {}) {
 /** A directory started by {@link benchDirectory}. */
 export type BenchDirectory = Awaited<ReturnType<typeof benchDirectory>>
 
-/**
- * Sequencer entries per second while seeding `count` new bindings: on `on` when given (which
- * stays running), else on a fresh directory that is stopped afterwards.
- */
-export async function sequencerThroughput(count: number, phones: string[], on?: BenchDirectory): Promise<number> {
-  const d = on ?? (await benchDirectory())
-  try {
-    const seconds = await d.seed(phones.slice(0, count))
-    return count / seconds
-  } finally {
-    if (!on) await d.dir.stop()
-  }
-}
-
-/** Lookups per second against the directory's HTTP API for numbers it holds. */
-export async function directoryHttpRps(phones: string[], seconds: number) {
-  const d = await benchDirectory()
-  try {
-    await d.seed(phones)
-    return await httpRps(d.dir.url, phones.map((p) => `/v1/numbers/${encodeURIComponent(p)}`), {
-      headers: { Authorization: `Bearer ${d.token}` },
-      seconds,
-    })
-  } finally {
-    await d.dir.stop()
-  }
+/** Sequencer entries per second while `d` binds `phones` (each logged, sequenced and answered with its credential and receipt). */
+export async function sequencerThroughput(d: BenchDirectory, phones: string[]): Promise<number> {
+  return phones.length / (await d.seed(phones))
 }
