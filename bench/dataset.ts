@@ -5,7 +5,8 @@
  * replay, a tail of later log entries (new numbers, more apps, renewals and removals).
  * @module
  */
-import type { LogEntry } from '../src/protocol/entry.ts'
+import { e164Of, type LogEntry } from '../src/protocol/entry.ts'
+import { isE164 } from '../src/protocol/phone.ts'
 
 /** Countries: calling code, national number length, share of numbers, leading national digits. */
 const COUNTRIES: { cc: string; length: number; share: number; leading: string[] }[] = [
@@ -60,6 +61,21 @@ export function sampleSubjects(ds: Dataset, count: number, hitRatio: number, see
     else out.push(randomSubject(rnd) + 1) // absent with overwhelming probability; +1 keeps it off a generated one most times
   }
   return out
+}
+
+/**
+ * `count` distinct numbers from the dataset's mix of countries that the directory accepts (valid
+ * for libphonenumber, in E.164 form), deterministically from `seed`: what the measurements of
+ * the real Worker bind.
+ */
+export function validNumbers(count: number, seed: number): string[] {
+  const rnd = prng(seed)
+  const out = new Set<string>()
+  while (out.size < count) {
+    const phone = e164Of(randomSubject(rnd))
+    if (isE164(phone)) out.add(phone)
+  }
+  return [...out]
 }
 
 /** One random number from the dataset's mix of countries (E.164 digits as an integer). */

@@ -7,23 +7,15 @@
  *   npx tsx bench/sequencer.ts [--count 30000] [--runs 1] [--parallel 8]
  * @module
  */
-import { e164Of } from '../src/protocol/entry.ts'
-import { isE164 } from '../src/protocol/phone.ts'
 import { numberFlag } from './args.ts'
-import { prng, randomSubject } from './dataset.ts'
+import { validNumbers } from './dataset.ts'
 import { benchDirectory } from './directory.ts'
 
 const argv = process.argv.slice(2)
 const count = numberFlag(argv, 'count', 30_000)
 const runs = numberFlag(argv, 'runs', 1)
 const parallel = numberFlag(argv, 'parallel', 8)
-const rnd = prng(5)
-const phones = new Set<string>()
-while (phones.size < count * runs) {
-  const p = e164Of(randomSubject(rnd))
-  if (isE164(p)) phones.add(p)
-}
-const all = [...phones]
+const all = validNumbers(count * runs, 5)
 const d = await benchDirectory({ LOG_ROUND_MS: '1000' })
 try {
   for (let r = 0; r < runs; r++) {

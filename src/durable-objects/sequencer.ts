@@ -26,7 +26,7 @@ import type { NoteSigner } from '../protocol/note.ts'
 import { encodeEntry, subjectOf, ttlDaysOf, type LogEntry, type RemoveReason } from '../protocol/entry.ts'
 import { leafHash, proveRecord, RightEdge, storedHashCount } from '../protocol/merkle.ts'
 import { encodeBundle, entriesPath, newTiles, readTileData, tilePath, tileWidthAt, TILE_WIDTH, type TilePathInfo } from '../protocol/tiles.ts'
-import { formatTlogProof } from '../protocol/tlog-proof.ts'
+import { formatTlogProofs } from '../protocol/tlog-proof.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { snapshotSizes, writeSnapshot, type SnapshotResult } from './snapshot-writer.ts'
 import { migrate } from './sql.ts'
@@ -328,14 +328,13 @@ export class Sequencer extends DurableObject<Env> {
     const size = cp.size
     const note = cp.note ?? (await this.signCommitted(cp.size, cp.root))
     const read = this.tree.reader()
-    const out: EntryReceipt[] = []
-    for (const index of indexes) {
-      if (!Number.isSafeInteger(index) || index < 0 || index >= size) continue
-      const entry = this.entryBytes(index, index + 1)[0]!
-      const receipt = formatTlogProof({ index, hashes: proveRecord(size, index, read), checkpoint: note })
-      out.push({ index, entry: toBase64(entry), receipt })
-    }
-    return out
+    const wanted = indexes.filter((index) => Number.isSafeInteger(index) && index >= 0 && index < size)
+    const entries = this.entriesAt(wanted)
+    const texts = formatTlogProofs(
+      note,
+      wanted.map((index) => ({ index, hashes: proveRecord(size, index, read) })),
+    )
+    return wanted.map((index, i) => ({ index, entry: toBase64(entries.get(index)!), receipt: texts[i]! }))
   }
 
   /**
@@ -544,6 +543,15 @@ export class Sequencer extends DurableObject<Env> {
       .exec<{ entry: ArrayBuffer }>('SELECT entry FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx', from, to)
       .toArray()
       .map((r) => new Uint8Array(r.entry))
+  }
+
+  // The bytes of the entries at `indexes`, by index, in one query.
+  private entriesAt(indexes: number[]): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>()
+    if (indexes.length === 0) return out
+    const rows = this.sql.exec<{ idx: number; entry: ArrayBuffer }>('SELECT idx, entry FROM entries WHERE idx IN (SELECT value FROM json_each(?))', JSON.stringify(indexes))
+    for (const row of rows) out.set(row.idx, new Uint8Array(row.entry))
+    return out
   }
 
   // The change one verification makes (call inside a transaction): its entry, or the one a

@@ -41,14 +41,29 @@ export class TlogProofError extends Error {
 
 /** The proof's text; throws TlogProofError on a field that cannot be written. */
 export function formatTlogProof(p: TlogProof): string {
+  checkCheckpointNote(p.checkpoint)
+  return formatChecked(p)
+}
+
+/**
+ * The texts of many proofs against one checkpoint (a batch of receipts), the checkpoint checked
+ * once; throws TlogProofError as {@link formatTlogProof} does.
+ */
+export function formatTlogProofs(checkpoint: string, proofs: readonly Omit<TlogProof, 'checkpoint'>[]): string[] {
+  checkCheckpointNote(checkpoint)
+  return proofs.map((p) => formatChecked({ ...p, checkpoint }))
+}
+
+// The text of a proof whose checkpoint has been checked.
+function formatChecked(p: TlogProof): string {
   if (!Number.isSafeInteger(p.index) || p.index < 0) fail('index must be a non-negative safe integer')
   if (p.hashes.length > MAX_PROOF_HASHES) fail(`more than ${MAX_PROOF_HASHES} proof hashes`)
   if (p.hashes.some((h) => h.length !== 32)) fail('proof hashes must be 32 bytes')
-  checkCheckpointNote(p.checkpoint)
-  const lines = [TLOG_PROOF_HEADER]
-  if (p.extra) lines.push(`extra ${toBase64(p.extra)}`)
-  lines.push(`index ${p.index}`, ...p.hashes.map(toBase64), '')
-  return lines.map((line) => `${line}\n`).join('') + p.checkpoint
+  let text = `${TLOG_PROOF_HEADER}\n`
+  if (p.extra) text += `extra ${toBase64(p.extra)}\n`
+  text += `index ${p.index}\n`
+  for (const h of p.hashes) text += `${toBase64(h)}\n`
+  return `${text}\n${p.checkpoint}`
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   TLOG_PROOF_HEADER,
   TlogProofError,
   formatTlogProof,
+  formatTlogProofs,
   parseTlogProof,
   type TlogProof,
 } from '../../src/protocol/tlog-proof.ts'
@@ -94,6 +95,13 @@ describe('tlog-proof', () => {
         expect(formatTlogProof(parseTlogProof(text))).toBe(text)
       }),
     )
+  })
+
+  it('formats a batch against one checkpoint exactly as one at a time, and refuses what it refuses', () => {
+    const proofs = Array.from({ length: 5 }, (_, i) => ({ index: i * 7, hashes: Array.from({ length: i }, (_, k) => new Uint8Array(32).fill(k + i)) }))
+    expect(formatTlogProofs(checkpoint, proofs)).toEqual(proofs.map((p) => formatTlogProof({ ...p, checkpoint })))
+    expect(() => formatTlogProofs('not a note\n', proofs)).toThrow(TlogProofError)
+    expect(() => formatTlogProofs(checkpoint, [{ index: -1, hashes: [] }])).toThrow(TlogProofError)
   })
 
   it('rejects malformed proofs', () => {
