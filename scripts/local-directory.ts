@@ -1,8 +1,8 @@
 /**
  * Starts the real directory Worker on a free loopback port under wrangler's local runtime
- * (miniflare: Durable Objects, KV and R2 in memory, nothing persisted), with the secrets and
- * vars given. Used by the Node tests (with fixed test secrets), the benchmarks and `npm run demo`
- * (with fresh ones).
+ * (miniflare: Durable Objects, KV and R2 in a temporary directory on disk, removed when it stops;
+ * nothing is kept between runs), with the secrets and vars given. Used by the Node tests (with
+ * fixed test secrets), the benchmarks and `npm run demo` (with fresh ones).
  * @module
  */
 import { fileURLToPath } from 'node:url'

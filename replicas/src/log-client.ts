@@ -15,7 +15,7 @@ export interface WellKnown {
   logKey: string
 }
 
-// Version-1 entries are at most 49 bytes (add with a key) or 73 (app-register with a 64-char id).
+// Version-2 entries are at most 49 bytes (add with a key) or 73 (app-register with a 64-char id).
 const MAX_ENTRY_BYTES = 128
 const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES)
 const MAX_CHECKPOINT_BYTES = 64 * 1024
