@@ -45,7 +45,8 @@ export async function benchDirectory(vars: Record<string, string> = {}) {
               const res = await fetch(`${dir.url}/dev/seed`, { method: 'POST', headers: admin, body })
               if (res.status === 200) break
               const text = await res.text()
-              if (res.status !== 503 || !text.includes('restarted mid-request') || attempt === 3) throw new Error(`seeding: ${res.status} ${text}`)
+              if (res.status !== 503 || !text.includes('restarted mid-request') || attempt === 5) throw new Error(`seeding: ${res.status} ${text}`)
+              await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
             }
           }
         }),
