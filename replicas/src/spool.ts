@@ -70,13 +70,12 @@ export class Spool {
     }
   }
 
-  /** Frees the memory and removes the file, if any. */
+  /** Frees the memory and removes the file (also one a crash left behind). */
   dispose(): void {
     if (this.#disposed) return
     this.#disposed = true
     this.#memory.length = 0
-    if (this.#fd === null) return
-    closeSync(this.#fd)
+    if (this.#fd !== null) closeSync(this.#fd)
     rmSync(this.#path, { force: true })
   }
 }
