@@ -249,6 +249,9 @@ async function repairHashes(ctx: SyncContext, held: VerifiedCheckpoint): Promise
   }
 }
 
+/** Entries whose records the fold loads together before folding them. */
+const FOLD_GROUP = 32
+
 interface RangePlan {
   from: number
   edge: RightEdge
@@ -290,16 +293,26 @@ async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
     try {
       for (const chunk of range.chunks) {
         const batch: Uint8Array[] = []
-        for (let index = session.size; index < chunk.end; index++) {
-          const next = entries.next()
-          if (next.done) throw new MirrorError('internal', `spool ended at entry ${index}`)
-          try {
-            session.apply(next.value, index)
-          } catch (err) {
-            if (err instanceof FoldError) throw entryRefusal(ctx, plan.checkpoint, index, next.value, err)
-            throw err
+        let index = session.size
+        while (index < chunk.end) {
+          // A group of entries at a time: their records are loaded together first.
+          const group = batch.length
+          for (let k = 0; k < FOLD_GROUP && index + k < chunk.end; k++) {
+            const next = entries.next()
+            if (next.done) throw new MirrorError('internal', `spool ended at entry ${index + k}`)
+            batch.push(next.value)
           }
-          batch.push(next.value)
+          const ahead = batch.slice(group)
+          session.prefetch(ahead)
+          for (const entry of ahead) {
+            try {
+              session.apply(entry, index)
+            } catch (err) {
+              if (err instanceof FoldError) throw entryRefusal(ctx, plan.checkpoint, index, entry, err)
+              throw err
+            }
+            index++
+          }
         }
         if (!committed) await ctx.beforeWrite()
         if (!committed && plan.bootstrap) {

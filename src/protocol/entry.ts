@@ -204,6 +204,18 @@ export function decodeEntry(bytes: Uint8Array): LogEntry {
   }
 }
 
+/**
+ * The subject an encoded entry names, read from its bytes without decoding or checking it: 0
+ * for an app entry or anything not version 2. For looking ahead (a mirror loads the records
+ * of the next entries before it folds them); the fold itself decodes strictly.
+ */
+export function subjectOfEncoded(bytes: Uint8Array): Subject {
+  if (bytes.length < 15 || bytes[0] !== VERSION) return 0
+  const kind = bytes[1]! & 0x0f
+  if (kind < KINDS.add || kind > KINDS.expire) return 0
+  return ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) * 2 ** 32 + (((bytes[5]! << 24) | (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!) >>> 0)
+}
+
 /** The TTL in days of an encoded add or renew entry. */
 export function ttlDaysOf(bindingEntry: Uint8Array): number {
   return u16(bindingEntry, 15)

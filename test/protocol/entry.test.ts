@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/protocol/bytes.ts'
-import { decodeEntry, e164Of, encodeBindingEntryInto, encodeEntry, EntryError, subjectOf, ttlDaysOf, type LogEntry } from '../../src/protocol/entry.ts'
+import { decodeEntry, e164Of, encodeBindingEntryInto, encodeEntry, EntryError, subjectOf, subjectOfEncoded, ttlDaysOf, type LogEntry } from '../../src/protocol/entry.ts'
 
 const subject = fc.integer({ min: 10, max: 999_999_999_999_999 })
 const app = fc.integer({ min: 0, max: 0xffff })
@@ -69,6 +69,18 @@ describe('log entry codec v2', () => {
       bad[at] = value
       expect(() => decodeEntry(bad), why).toThrow(why)
     }
+  })
+
+  it('reads the subject of an encoded entry without decoding it (0 where there is none)', () => {
+    fc.assert(
+      fc.property(entry, (e) => {
+        expect(subjectOfEncoded(encodeEntry(e))).toBe('subject' in e ? e.subject : 0)
+      }),
+      { numRuns: 1000 },
+    )
+    const add = encodeEntry({ kind: 'add', subject: 16505550011, app: 1, time: 5, ttlDays: 1 })
+    expect(subjectOfEncoded(add.subarray(0, 14))).toBe(0)
+    expect(subjectOfEncoded(Uint8Array.of(1, ...add.subarray(1)))).toBe(0)
   })
 
   it('refuses out-of-range fields when encoding', () => {

@@ -84,13 +84,21 @@ export function encodeBatch(treeSize: number, changes: readonly SubjectChange[])
 /** Applies an {@link EncodedBatch} to `index` (its changes were validated before encoding). */
 export function applyEncodedBatch(index: SubjectIndex, batch: EncodedBatch): void {
   let at = 0
-  for (let i = 0; i < batch.subjects.length; i++) {
-    const count = batch.counts[i]!
-    index.putEncoded(batch.subjects[i]!, count, batch.words, at, batch.keys)
-    at += count
+  const n = batch.subjects.length
+  for (let group = 0; group < n; group += PREFETCH_GROUP) {
+    const to = Math.min(n, group + PREFETCH_GROUP)
+    index.prefetch(batch.subjects.subarray(group, to), to - group)
+    for (let i = group; i < to; i++) {
+      const count = batch.counts[i]!
+      index.putEncoded(batch.subjects[i]!, count, batch.words, at, batch.keys)
+      at += count
+    }
   }
   index.endApply()
 }
+
+/** Changes whose slots {@link applyEncodedBatch} loads together before applying them. */
+const PREFETCH_GROUP = 32
 
 /**
  * Applies a journal frame body to `index` without decoding it into objects: the whole batch is
