@@ -177,8 +177,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry {
     return { kind, app, time, id }
   }
   if (n < 15) throw new EntryError('entry too short')
-  // Below 2^50: the high 24 bits and the low 32 each fit an int.
-  const subject = ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) * 2 ** 32 + (((bytes[5]! << 24) | (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!) >>> 0)
+  const subject = readSubject(bytes)
   checkSubject(subject)
   const time = u32le(bytes, 9)
   const app = u16(bytes, 13)
@@ -213,7 +212,7 @@ export function subjectOfEncoded(bytes: Uint8Array): Subject {
   if (bytes.length < 15 || bytes[0] !== VERSION) return 0
   const kind = bytes[1]! & 0x0f
   if (kind < KINDS.add || kind > KINDS.expire) return 0
-  return ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) * 2 ** 32 + (((bytes[5]! << 24) | (bytes[6]! << 16) | (bytes[7]! << 8) | bytes[8]!) >>> 0)
+  return readSubject(bytes)
 }
 
 /** The TTL in days of an encoded add or renew entry. */
@@ -237,6 +236,11 @@ function writeSubjectHead(out: Uint8Array, at: number, kindByte: number, subject
   writeU32le(out, at + 9, time)
   out[at + 13] = app >>> 8
   out[at + 14] = app & 0xff
+}
+
+// The subject u56 at bytes 2-8 (below 2^50: its high 24 bits and low 32 each fit an int).
+function readSubject(b: Uint8Array): Subject {
+  return ((b[2]! << 16) | (b[3]! << 8) | b[4]!) * 2 ** 32 + (((b[5]! << 24) | (b[6]! << 16) | (b[7]! << 8) | b[8]!) >>> 0)
 }
 
 function writeAppHead(out: Uint8Array, kindByte: number, app: number, time: number): void {

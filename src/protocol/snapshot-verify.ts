@@ -10,7 +10,7 @@ import { RightEdge } from './merkle.ts'
 import type { NoteVerifierKey } from './note-keys.ts'
 import { openNote } from './note.ts'
 import {
-  columnRecords,
+  columnContent,
   decodeSnapshotColumns,
   ExpectationError,
   gunzip,
@@ -86,6 +86,6 @@ export async function openSnapshot(
   logKey: NoteVerifierKey,
   maxBytes = 2 ** 31,
 ): Promise<{ manifest: SnapshotManifest; content: SnapshotContent }> {
-  const { manifest, columns: c } = await openSnapshotColumns(manifestNote, data, logKey, maxBytes)
-  return { manifest, content: { treeSize: c.treeSize, rightEdge: c.rightEdge, apps: c.apps, records: columnRecords(c) } }
+  const { manifest, columns } = await openSnapshotColumns(manifestNote, data, logKey, maxBytes)
+  return { manifest, content: columnContent(columns) }
 }

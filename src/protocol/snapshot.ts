@@ -177,8 +177,7 @@ export class ExpectationError extends Error {
 
 /** Decodes a snapshot into objects (tests, the directory's own checks, small snapshots); see {@link decodeSnapshotColumns}. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
-  const c = decodeSnapshotColumns(bytes)
-  return { treeSize: c.treeSize, rightEdge: c.rightEdge, apps: c.apps, records: columnRecords(c) }
+  return columnContent(decodeSnapshotColumns(bytes))
 }
 
 /** A decoded snapshot, column by column. Binding `p` of record `r` is at position `first(r) + p`. */
@@ -319,8 +318,12 @@ export function decodeSnapshotColumns(bytes: Uint8Array, expected?: { treeSize: 
   return out
 }
 
-/** The records of `columns` as objects, as {@link decodeSnapshot} returns them. */
-export function columnRecords(columns: SnapshotColumns): SnapshotRecord[] {
+/** The content of `columns` as objects, as {@link decodeSnapshot} returns it. */
+export function columnContent(c: SnapshotColumns): SnapshotContent {
+  return { treeSize: c.treeSize, rightEdge: c.rightEdge, apps: c.apps, records: columnRecords(c) }
+}
+
+function columnRecords(columns: SnapshotColumns): SnapshotRecord[] {
   const records: SnapshotRecord[] = []
   let p = 0
   for (let r = 0; r < columns.records; r++) {

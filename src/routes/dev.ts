@@ -50,7 +50,6 @@ dev.post('/dev/seed', async (c) => {
   const app = body.app
   const batch = body.batch ?? crypto.randomUUID()
   const ttlDays = readLimits(c.env).bindingTtlDays
-  const started = Date.now()
   const now = Date.now()
   const bound = await sequencer(c.env).bindMany(phones.map((phone, i) => ({ phone, app, publicKey: null, verificationId: `seed-${batch}-${i}`, now, ttlDays })))
   let last = -1
@@ -58,5 +57,5 @@ dev.post('/dev/seed', async (c) => {
     if (!b.ok) throw new ApiError(400, 'invalid_request', `app ${app} is not registered or is revoked`)
     last = Math.max(last, b.index)
   }
-  return c.json({ bound: phones.length, lastIndex: last, ms: Date.now() - started })
+  return c.json({ bound: phones.length, lastIndex: last, ms: Date.now() - now })
 })

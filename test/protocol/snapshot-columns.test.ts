@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { columnRecords, decodeSnapshotColumns, encodeSnapshot, type SnapshotContent } from '../../src/protocol/snapshot.ts'
+import { columnContent, decodeSnapshotColumns, encodeSnapshot, type SnapshotContent } from '../../src/protocol/snapshot.ts'
 
 // Random valid contents (as in snapshot.test.ts): sorted unique subjects and apps, unique indexes.
 const content: fc.Arbitrary<SnapshotContent> = fc
@@ -44,7 +44,7 @@ const content: fc.Arbitrary<SnapshotContent> = fc
 /** Checks the columns of `c`'s encoding: its content, and the log-order views. */
 function checkColumns(c: SnapshotContent): void {
   const got = decodeSnapshotColumns(encodeSnapshot(c).bytes)
-  expect({ treeSize: got.treeSize, rightEdge: got.rightEdge, apps: got.apps, records: columnRecords(got) }).toEqual(c)
+  expect(columnContent(got)).toEqual(c)
   // byIndex lists binding positions by ascending log index.
   const indexes = Array.from(got.byIndex, (p) => got.index[p]!)
   expect(indexes).toEqual([...indexes].sort((a, b) => a - b))
