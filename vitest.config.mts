@@ -32,7 +32,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/protocol/**/*.test.ts', 'test/node/**/*.test.ts', 'replicas/test/**/*.test.ts'],
+          include: ['test/protocol/**/*.test.ts', 'test/core/**/*.test.ts', 'test/node/**/*.test.ts', 'replicas/test/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -515,3 +515,93 @@ function generalInto(prefix: number, a: Uint8Array, b: Uint8Array | null, out: U
   }
   digestInto(out, at)
 }
+
+/** The state of a {@link Sha256Stream}, as plain data: kept between a snapshot writer's steps. */
+export interface Sha256State {
+  /** The chaining words. */
+  h: number[]
+  /** Bytes hashed so far. */
+  length: number
+  /** The pending bytes of the current block (fewer than 64), hex. */
+  pending: string
+}
+
+/**
+ * General SHA-256 over data that arrives in pieces, whose state can be saved and restored
+ * ({@link state}, {@link Sha256Stream.from}): a snapshot file written over many invocations is
+ * hashed as it goes. The same compression as the Merkle functions above.
+ */
+export class Sha256Stream {
+  readonly #h = new Int32Array(8)
+  readonly #block = new Uint8Array(64)
+  #fill = 0
+  #length = 0
+
+  constructor() {
+    init()
+    this.#h.set(H)
+  }
+
+  /** A stream continuing `state`. */
+  static from(state: Sha256State): Sha256Stream {
+    const s = new Sha256Stream()
+    s.#h.set(state.h)
+    s.#length = state.length
+    for (let i = 0; i < state.pending.length; i += 2) s.#block[s.#fill++] = parseInt(state.pending.slice(i, i + 2), 16)
+    return s
+  }
+
+  /** The state now (plain data). */
+  state(): Sha256State {
+    let pending = ''
+    for (let i = 0; i < this.#fill; i++) pending += this.#block[i]!.toString(16).padStart(2, '0')
+    return { h: [...this.#h], length: this.#length, pending }
+  }
+
+  update(data: Uint8Array): this {
+    this.#length += data.length
+    let at = 0
+    if (this.#fill > 0) {
+      const take = Math.min(64 - this.#fill, data.length)
+      this.#block.set(data.subarray(0, take), this.#fill)
+      this.#fill += take
+      at = take
+      if (this.#fill < 64) return this
+      this.#compress(this.#block, 0)
+      this.#fill = 0
+    }
+    for (; at + 64 <= data.length; at += 64) this.#compress(data, at)
+    this.#block.set(data.subarray(at), 0)
+    this.#fill = data.length - at
+    return this
+  }
+
+  /** The digest of everything given (the stream is not changed). */
+  digest(): Uint8Array {
+    const copy = Sha256Stream.from(this.state())
+    const bits = copy.#length * 8
+    const tail = new Uint8Array((copy.#fill < 56 ? 64 : 128) - copy.#fill)
+    tail[0] = 0x80
+    const n = tail.length
+    tail[n - 5] = Math.floor(bits / 2 ** 32) & 0xff
+    tail[n - 4] = bits >>> 24
+    tail[n - 3] = (bits >>> 16) & 0xff
+    tail[n - 2] = (bits >>> 8) & 0xff
+    tail[n - 1] = bits & 0xff
+    copy.update(tail)
+    const out = new Uint8Array(32)
+    H.set(copy.#h)
+    digestInto(out, 0)
+    return out
+  }
+
+  #compress(data: Uint8Array, at: number): void {
+    for (let k = 0; k < 16; k++) {
+      const j = at + 4 * k
+      W[k] = (data[j]! << 24) | (data[j + 1]! << 16) | (data[j + 2]! << 8) | data[j + 3]!
+    }
+    H.set(this.#h)
+    compress()
+    this.#h.set(H)
+  }
+}

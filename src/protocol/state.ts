@@ -95,68 +95,15 @@ export class DirectoryState {
    * for app entries. Throws {@link FoldError}, changing nothing, when the entry breaks a rule.
    */
   apply(entry: LogEntry, index: number): Subject | null {
-    // No closures here: a mirror replays millions of entries through this function, and a
-    // bundler's keepNames (tsx's, wrangler's) makes every closure created per call cost a
-    // defineProperty.
     if (index !== this.size) throw new FoldError(index, `expected entry ${this.size}`)
-    if (entry.kind === 'app-register') {
-      if (this.apps.has(entry.app)) throw new FoldError(index, `app ${entry.app} is already registered`)
-      if (this.appById(entry.id)) throw new FoldError(index, `app id ${entry.id} is already registered`)
-      this.apps.set(entry.app, { num: entry.app, id: entry.id, revoked: false, bindings: 0 })
+    const app = checkAppRules(this.apps, entry, index)
+    if (entry.kind === 'app-register' || entry.kind === 'app-revoke') {
+      applyAppRules(this.apps, app, entry)
       this.size++
       return null
     }
-    const app = this.apps.get(entry.app)
-    if (!app) throw new FoldError(index, `app ${entry.app} is not registered`)
-    if (entry.kind === 'app-revoke') {
-      if (app.revoked) throw new FoldError(index, `app ${app.id} is already revoked`)
-      if (app.bindings > 0) throw new FoldError(index, `app ${app.id} is revoked while it still holds ${app.bindings} bindings`)
-      app.revoked = true
-      this.size++
-      return null
-    }
-    const current = this.records.get(entry.subject) ?? NONE
-    let at = -1
-    for (let i = 0; i < current.length; i++) {
-      if (current[i]!.app === entry.app) {
-        at = i
-        break
-      }
-    }
-    let next: StateBinding[]
-    switch (entry.kind) {
-      case 'add':
-      case 'renew': {
-        if (app.revoked) throw new FoldError(index, `app ${app.id} is revoked`)
-        if (entry.kind === 'add' && at >= 0) throw new FoldError(index, 'add of a binding that exists')
-        if (entry.kind === 'renew' && at < 0) throw new FoldError(index, 'renew of a binding that does not exist')
-        const binding: StateBinding = { app: entry.app, index, verifiedAt: entry.time, ttlDays: entry.ttlDays }
-        if (entry.keyFingerprint) binding.keyFingerprint = entry.keyFingerprint
-        next = current.slice()
-        if (at >= 0) next[at] = binding
-        else {
-          // Sorted by app num: insert in place.
-          let i = next.length
-          next.push(binding)
-          while (i > 0 && next[i - 1]!.app > binding.app) {
-            next[i] = next[i - 1]!
-            i--
-          }
-          next[i] = binding
-          app.bindings++
-        }
-        break
-      }
-      case 'remove':
-      case 'expire': {
-        if (at < 0) throw new FoldError(index, `${entry.kind} of a binding that does not exist`)
-        if (entry.kind === 'expire' && entry.time < expiresAt(current[at]!)) throw new FoldError(index, 'expire before the binding expires')
-        next = current.slice()
-        next.splice(at, 1)
-        app.bindings--
-        break
-      }
-    }
+    const next = nextRecord(this.records.get(entry.subject) ?? NONE, entry, index)
+    applyAppRules(this.apps, app, entry)
     this.records.set(entry.subject, next)
     this.size++
     return entry.subject
@@ -165,6 +112,104 @@ export class DirectoryState {
   /** The bindings of `subject` unexpired at `nowSeconds`, sorted by app num. */
   lookup(subject: Subject, nowSeconds: number): StateBinding[] {
     return (this.records.get(subject) ?? []).filter((b) => expiresAt(b) > nowSeconds)
+  }
+}
+
+/** An entry that changes one subject's record. */
+export type BindingEntry = Extract<LogEntry, { subject: Subject }>
+
+/**
+ * The record rules of the fold: the bindings of a subject (sorted by app num) after binding
+ * entry `entry` at log index `index`, as a new array (`current` is never modified). Throws
+ * {@link FoldError} when the entry breaks a rule. The directory runs this on a subject's record
+ * before it writes an entry, and every mirror runs it on replay: one rule set.
+ */
+export function nextRecord(current: readonly StateBinding[], entry: BindingEntry, index: number): StateBinding[] {
+  // No closures here: a mirror replays millions of entries through this function, and a
+  // bundler's keepNames (tsx's, wrangler's) makes every closure created per call cost a
+  // defineProperty.
+  let at = -1
+  for (let i = 0; i < current.length; i++) {
+    if (current[i]!.app === entry.app) {
+      at = i
+      break
+    }
+  }
+  let next: StateBinding[]
+  switch (entry.kind) {
+    case 'add':
+    case 'renew': {
+      if (entry.kind === 'add' && at >= 0) throw new FoldError(index, 'add of a binding that exists')
+      if (entry.kind === 'renew' && at < 0) throw new FoldError(index, 'renew of a binding that does not exist')
+      const binding: StateBinding = { app: entry.app, index, verifiedAt: entry.time, ttlDays: entry.ttlDays }
+      if (entry.keyFingerprint) binding.keyFingerprint = entry.keyFingerprint
+      next = current.slice()
+      if (at >= 0) next[at] = binding
+      else {
+        // Sorted by app num: insert in place.
+        let i = next.length
+        next.push(binding)
+        while (i > 0 && next[i - 1]!.app > binding.app) {
+          next[i] = next[i - 1]!
+          i--
+        }
+        next[i] = binding
+      }
+      return next
+    }
+    case 'remove':
+    case 'expire': {
+      if (at < 0) throw new FoldError(index, `${entry.kind} of a binding that does not exist`)
+      if (entry.kind === 'expire' && entry.time < expiresAt(current[at]!)) throw new FoldError(index, 'expire before the binding expires')
+      next = current.slice()
+      next.splice(at, 1)
+      return next
+    }
+  }
+}
+
+/**
+ * The app rules of the fold, checked without changing anything: the app an entry names must be
+ * registered (once, with a unique id and num) before it binds; a revoked app binds nothing and
+ * is revoked once, when it holds no bindings. Returns the entry's app (undefined for a new
+ * registration). Throws {@link FoldError}.
+ */
+export function checkAppRules(apps: ReadonlyMap<number, StateApp>, entry: LogEntry, index: number): StateApp | undefined {
+  if (entry.kind === 'app-register') {
+    if (apps.has(entry.app)) throw new FoldError(index, `app ${entry.app} is already registered`)
+    for (const app of apps.values()) if (app.id === entry.id) throw new FoldError(index, `app id ${entry.id} is already registered`)
+    return undefined
+  }
+  const app = apps.get(entry.app)
+  if (!app) throw new FoldError(index, `app ${entry.app} is not registered`)
+  if (entry.kind === 'app-revoke') {
+    if (app.revoked) throw new FoldError(index, `app ${app.id} is already revoked`)
+    if (app.bindings > 0) throw new FoldError(index, `app ${app.id} is revoked while it still holds ${app.bindings} bindings`)
+  } else if ((entry.kind === 'add' || entry.kind === 'renew') && app.revoked) {
+    throw new FoldError(index, `app ${app.id} is revoked`)
+  }
+  return app
+}
+
+/**
+ * Applies an entry that {@link checkAppRules} (and, for a binding entry, {@link nextRecord})
+ * accepted to the app table: registers, revokes, or counts the binding it adds or removes.
+ */
+export function applyAppRules(apps: Map<number, StateApp>, app: StateApp | undefined, entry: LogEntry): void {
+  switch (entry.kind) {
+    case 'app-register':
+      apps.set(entry.app, { num: entry.app, id: entry.id, revoked: false, bindings: 0 })
+      return
+    case 'app-revoke':
+      app!.revoked = true
+      return
+    case 'add':
+      app!.bindings++
+      return
+    case 'remove':
+    case 'expire':
+      app!.bindings--
+      return
   }
 }
 
