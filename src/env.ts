@@ -2,11 +2,10 @@
  * The Worker's bindings and the typed configuration read from them.
  * @module
  */
+import { ConfigError } from './core/refusals.ts'
 import type { DevOutbox } from './durable-objects/dev-outbox.ts'
 import type { Limiter } from './durable-objects/limiter.ts'
 import type { PhoneChallenge } from './durable-objects/phone-challenge.ts'
-import type { Sequencer } from './durable-objects/sequencer.ts'
-import { ApiError } from './errors.ts'
 import type { Logger } from './log.ts'
 
 /** Everything wrangler.toml, `.dev.vars` and `wrangler secret put` give the Worker. */
@@ -15,7 +14,10 @@ export interface Env {
   DIRECTORY: KVNamespace
   /** Transparency-log tiles, entry bundles and snapshots (immutable objects). */
   LOG: R2Bucket
-  SEQUENCER: DurableObjectNamespace<Sequencer>
+  /** The one sequencer (src/durable-objects/sequencer.ts), reached through `SequencerRpc`. */
+  SEQUENCER: DurableObjectNamespace
+  /** The binding shards (src/durable-objects/binding-shard.ts), reached through `ShardRpc`. */
+  SHARDS: DurableObjectNamespace
   PHONE_CHALLENGE: DurableObjectNamespace<PhoneChallenge>
   LIMITER: DurableObjectNamespace<Limiter>
   OUTBOX: DurableObjectNamespace<DevOutbox>
@@ -51,12 +53,16 @@ export interface Env {
   SNAPSHOT_EVERY_ENTRIES?: string
   /** How many snapshots to keep in R2. */
   SNAPSHOTS_KEPT?: string
+  /** How many binding shards hold the bindings; fixed for the life of a log. */
+  BINDING_SHARDS?: string
 }
 
 /** A registered app, as authenticated from its bearer token. */
 export interface AppIdentity {
   id: string
   name: string
+  /** The app's number in log entries. */
+  num: number
 }
 
 /** A number's holder, as authenticated from a holder session token. */
@@ -86,18 +92,19 @@ export interface Limits {
   lookupsPerAppMinute: number
 }
 
-function positiveInt(env: Env, name: keyof Env, fallback: number): number {
+/** The settings and secrets of {@link Env}: what the Durable Objects read too. */
+export type Vars = Partial<Record<keyof Env, unknown>>
+
+function positiveInt(env: Vars, name: keyof Env, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new ApiError(503, 'not_configured', `${String(name)} must be a positive integer`)
-  }
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`${String(name)} must be a positive integer`)
   return n
 }
 
-/** Reads the limits from `env`; a malformed var is an operator error (`503 not_configured`). */
-export function readLimits(env: Env): Limits {
+/** Reads the limits from `env`; a malformed var is an operator error ({@link ConfigError}). */
+export function readLimits(env: Vars): Limits {
   return {
     bindingTtlDays: positiveInt(env, 'BINDING_TTL_DAYS', 365),
     smsPerNumberHour: positiveInt(env, 'SMS_PER_NUMBER_HOUR', 5),
@@ -109,29 +116,36 @@ export function readLimits(env: Env): Limits {
   }
 }
 
-/** Returns a required secret, or fails with `503 not_configured` naming it. */
-export function requireSecret(env: Env, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'LOG_SIGNING_KEY'): string {
+/** Returns a required secret, or throws a {@link ConfigError} naming it. */
+export function requireSecret(env: Vars, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'LOG_SIGNING_KEY'): string {
   const value = env[name]
-  if (!value) throw new ApiError(503, 'not_configured', `${name} is not set (wrangler secret put ${name})`)
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${name} is not set (wrangler secret put ${name})`)
   return value
 }
 
-/** How the Sequencer paces rounds and snapshots. */
+/** How the log paces rounds and snapshots, and how many shards hold its bindings. */
 export interface LogConfig {
   origin: string
   roundMs: number
   snapshotEveryEntries: number
   snapshotsKept: number
+  shards: number
 }
 
-/** Reads the log settings; a missing LOG_ORIGIN or malformed var is `503 not_configured`. */
-export function readLogConfig(env: Env): LogConfig {
+/** Binding shards when BINDING_SHARDS is not set. */
+export const DEFAULT_SHARDS = 16
+
+/** Reads the log settings; a missing LOG_ORIGIN or malformed var is a {@link ConfigError}. */
+export function readLogConfig(env: Vars): LogConfig {
   const origin = env.LOG_ORIGIN
-  if (!origin) throw new ApiError(503, 'not_configured', 'LOG_ORIGIN is not set')
+  if (typeof origin !== 'string' || origin === '') throw new ConfigError('LOG_ORIGIN is not set')
+  const shards = positiveInt(env, 'BINDING_SHARDS', DEFAULT_SHARDS)
+  if (shards > 1024) throw new ConfigError('BINDING_SHARDS must be at most 1024')
   return {
     origin,
     roundMs: positiveInt(env, 'LOG_ROUND_MS', 1000),
     snapshotEveryEntries: positiveInt(env, 'SNAPSHOT_EVERY_ENTRIES', 10_000),
     snapshotsKept: positiveInt(env, 'SNAPSHOTS_KEPT', 3),
+    shards,
   }
 }

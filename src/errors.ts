@@ -6,6 +6,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { ConfigError, isRefusal, type Refusal, type RefusalCode } from './core/refusals.ts'
 
 /** An error with an HTTP status and a stable snake_case code. */
 export class ApiError extends Error {
@@ -47,13 +48,28 @@ const CODES_BY_STATUS: Record<number, string> = {
   429: 'rate_limited',
 }
 
-// Durable Object RPC passes an error's message across, not its class or fields, so errors that
-// must reach the caller from inside an object say what they are in a message prefix.
-const RPC_ERROR = /^(log_unavailable|not_configured): (.+)$/s
+/** How each of the core's refusals answers over HTTP: status and the public error code. */
+const REFUSALS: Record<RefusalCode, [ContentfulStatusCode, string]> = {
+  app_exists: [409, 'app_exists'],
+  app_not_found: [404, 'app_not_found'],
+  app_revoked: [401, 'unauthorized'],
+  registry_full: [409, 'registry_full'],
+  binding_not_found: [404, 'binding_not_found'],
+  binding_removed: [410, 'binding_removed'],
+  log_unavailable: [503, 'log_unavailable'],
+  not_configured: [503, 'not_configured'],
+}
 
-/** An error to throw inside a Durable Object that the Worker turns back into this ApiError. */
-export function rpcError(code: 'log_unavailable' | 'not_configured', message: string): Error {
-  return new Error(`${code}: ${message}`)
+/** The HTTP error of a refusal. */
+export function refusalError(r: Refusal): ApiError {
+  const [status, code] = REFUSALS[r.code]
+  return new ApiError(status, code, r.message, {}, r.retryAfter)
+}
+
+/** `result` unless it is a refusal, which is thrown as its HTTP error. */
+export function orRefuse<T>(result: T | Refusal): T {
+  if (isRefusal(result)) throw refusalError(result)
+  return result
 }
 
 /** Maps any thrown value to an {@link ApiError}; unknown errors become `500 internal_error`. */
@@ -69,10 +85,6 @@ export function toApiError(err: unknown): { apiError: ApiError; unexpected: bool
       unexpected: status >= 500,
     }
   }
-  const rpc = err instanceof Error ? RPC_ERROR.exec(err.message) : null
-  if (rpc) {
-    const retryAfter = rpc[1] === 'log_unavailable' ? 5 : undefined
-    return { apiError: new ApiError(503, rpc[1]!, rpc[2]!, {}, retryAfter), unexpected: rpc[1] === 'not_configured' }
-  }
+  if (err instanceof ConfigError) return { apiError: new ApiError(503, 'not_configured', err.message), unexpected: true }
   return { apiError: new ApiError(500, 'internal_error', 'internal error'), unexpected: true }
 }

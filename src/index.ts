@@ -3,10 +3,12 @@
  * @module
  */
 import { createApp } from './app.ts'
-import { sequencer } from './durable-objects/stubs.ts'
+import { isRefusal } from './core/refusals.ts'
+import { expireAll, sequencer } from './directory.ts'
 import type { Env } from './env.ts'
 import { createLogger } from './log.ts'
 
+export { BindingShardObject } from './durable-objects/binding-shard.ts'
 export { DevOutbox } from './durable-objects/dev-outbox.ts'
 export { Limiter } from './durable-objects/limiter.ts'
 export { PhoneChallenge } from './durable-objects/phone-challenge.ts'
@@ -17,14 +19,17 @@ const app = createApp()
 export default {
   fetch: app.fetch,
   /**
-   * Hourly: expired bindings are removed through the Sequencer, each as a logged change; then a
-   * snapshot is written if the log has grown since the last one.
+   * Hourly: every shard removes its expired bindings, each as a logged change, in bounded
+   * batches that its alarm finishes if interrupted; then a snapshot is written if the log has
+   * grown since the last one.
    */
   async scheduled(controller, env) {
     const log = createLogger({ cron: controller.cron })
-    const { expired } = await sequencer(env).expire(controller.scheduledTime)
-    log.info('bindings_expired', { expired })
+    const swept = await expireAll(env, controller.scheduledTime)
+    if (isRefusal(swept)) log.error('expiry_failed', { code: swept.code, message: swept.message })
+    else log.info('bindings_expired', { expired: swept.expired })
     const snapshot = await sequencer(env).snapshot()
-    if (snapshot) log.info('snapshot_written', { ...snapshot })
+    if (isRefusal(snapshot)) log.error('snapshot_failed', { code: snapshot.code, message: snapshot.message })
+    else if (snapshot) log.info('snapshot_written', { ...snapshot })
   },
 } satisfies ExportedHandler<Env>

@@ -1,29 +1,37 @@
 /**
- * The KV projection: what lookups and token checks read at the edge. Only the Sequencer writes
- * it. KV is eventually consistent (a write can take about 60 s to reach other locations), so
- * nothing here is ever read back as the source of truth: the Sequencer's own storage is.
+ * The KV projection: what lookups and token checks read at the edge. Each subject is written by
+ * the one binding shard that owns it, and app tokens by the sequencer. KV is eventually
+ * consistent (a write can take about 60 s to reach other locations), so nothing here is ever
+ * read back as the source of truth: the Durable Objects' storage is.
  * @module
  */
+import { fromBase64, toBase64 } from '../protocol/bytes.ts'
+import { e164Of, type Subject } from '../protocol/entry.ts'
+import type { ProjectedBinding, ProjectionSink, TokenSink } from '../core/ports.ts'
 
-/** One binding as the projection stores it (times in epoch milliseconds, whole seconds). */
-export interface ProjectedBinding {
+/** One binding as a lookup reads it (times in epoch milliseconds, whole seconds). */
+export interface ProjectedLookup {
   app: string
   verifiedAt: number
   expiresAt: number
   /** Log index of the entry that added or last renewed it. */
   index: number
+  /** That entry's bytes, for a receipt. */
+  entry: Uint8Array
 }
 
-/** The projection value for one number. */
-export interface ProjectedNumber {
-  v: 1
-  apps: ProjectedBinding[]
+/** The projection value of one number. */
+interface ProjectedNumber {
+  v: 2
+  apps: { app: string; verifiedAt: number; expiresAt: number; index: number; entry: string }[]
 }
 
 /** The app-token cache value. */
 export interface ProjectedApp {
   id: string
   name: string
+  /** The app's number in log entries. */
+  num: number
 }
 
 /** KV key of a number's bindings. */
@@ -34,21 +42,42 @@ export const tokenKey = (tokenHash: string) => `token:${tokenHash}`
 // KV rejects expirations less than 60 s ahead.
 const MIN_KV_TTL_S = 60
 
-/** Writes (or, for no bindings, deletes) a number's projection; it also expires with its last binding. */
-export async function putNumber(kv: KVNamespace, e164: string, apps: ProjectedBinding[], now: number): Promise<void> {
-  if (apps.length === 0) return kv.delete(numberKey(e164))
-  const lastExpiry = Math.max(...apps.map((a) => a.expiresAt))
-  const value: ProjectedNumber = { v: 1, apps }
-  await kv.put(numberKey(e164), JSON.stringify(value), {
-    expiration: Math.max(Math.ceil(lastExpiry / 1000), Math.ceil(now / 1000) + MIN_KV_TTL_S),
-  })
+/** The {@link ProjectionSink} over KV: a number's value expires with its last binding. */
+export class KvProjection implements ProjectionSink {
+  constructor(private readonly kv: KVNamespace) {}
+
+  async put(subject: Subject, bindings: ProjectedBinding[], now: number): Promise<void> {
+    const key = numberKey(e164Of(subject))
+    if (bindings.length === 0) return this.kv.delete(key)
+    const lastExpiry = Math.max(...bindings.map((b) => b.expiresAt))
+    const value: ProjectedNumber = {
+      v: 2,
+      apps: bindings
+        .map((b) => ({ app: b.appId, verifiedAt: b.verifiedAt * 1000, expiresAt: b.expiresAt * 1000, index: b.index, entry: toBase64(b.entry) }))
+        .sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0)),
+    }
+    await this.kv.put(key, JSON.stringify(value), { expiration: Math.max(lastExpiry, Math.ceil(now / 1000) + MIN_KV_TTL_S) })
+  }
+}
+
+/** The {@link TokenSink} over KV. */
+export class KvTokens implements TokenSink {
+  constructor(private readonly kv: KVNamespace) {}
+
+  async put(tokenHash: string, app: ProjectedApp): Promise<void> {
+    await this.kv.put(tokenKey(tokenHash), JSON.stringify(app))
+  }
+
+  async delete(tokenHash: string): Promise<void> {
+    await this.kv.delete(tokenKey(tokenHash))
+  }
 }
 
 /** Reads a number's unexpired bindings, sorted by app id; empty when none. */
-export async function getNumber(kv: KVNamespace, e164: string, now: number): Promise<ProjectedBinding[]> {
+export async function getNumber(kv: KVNamespace, e164: string, now: number): Promise<ProjectedLookup[]> {
   const value = await kv.get<ProjectedNumber>(numberKey(e164), 'json')
-  if (!value || value.v !== 1) return []
-  return value.apps.filter((a) => a.expiresAt > now)
+  if (!value || value.v !== 2) return []
+  return value.apps.filter((a) => a.expiresAt > now).map((a) => ({ ...a, entry: fromBase64(a.entry) }))
 }
 
 /** Reads the app a token hash belongs to, or null. */

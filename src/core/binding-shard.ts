@@ -19,12 +19,12 @@
 import type { Logger } from '../log.ts'
 import { fromBase64 } from '../protocol/bytes.ts'
 import { signCredential } from '../protocol/credential.ts'
-import { decodeEntry, encodeEntry, type LogEntry, type Subject } from '../protocol/entry.ts'
+import { decodeEntry, encodeEntry, type RemoveReason, type Subject } from '../protocol/entry.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 import { expiresAt, nextRecord, type BindingEntry } from '../protocol/state.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
 import type { AppendRefusal, AppendResult, Clock, EntryLog, Intent, IntentChange, ProjectedBinding, ProjectionSink, ShardStore, StoredBinding, SubjectRecord, Timers } from './ports.ts'
-import { isRefusal, logUnavailable, refuse, type Refusal } from './refusals.ts'
+import { ConfigError, isRefusal, logUnavailable, refuse, type Refusal } from './refusals.ts'
 
 /** What a shard runs on. */
 export interface ShardDeps {
@@ -67,11 +67,16 @@ export interface Binding {
 /** A recorded verification: its binding, entry index, credential and receipt. */
 export type BindOutcome = { ok: true; op: 'add' | 'renew'; binding: Binding; index: number; credential: string; receipt: string } | Refusal
 
-/** A subject's history as its holder sees it. */
-export interface HistoryView {
+/** What a change did. */
+export type ChangeOp = 'add' | 'renew' | 'remove' | 'expire'
+
+/** One log entry of a subject, as its holder sees it (`at` in epoch ms). */
+export interface Change {
   index: number
-  entry: LogEntry
+  op: ChangeOp
   app: string
+  at: number
+  reason: RemoveReason | null
 }
 
 /** Most changes one batch sends. */
@@ -83,6 +88,7 @@ const PROJECTION_PARALLEL = 64
 const RETRY_MS = 5_000
 const SEQ_KEY = 'seq'
 const RETAIN_KEY = 'retainFrom'
+const SWEEP_KEY = 'sweep'
 const APP_KEY = 'app:'
 
 // What planning a command gave: changes to send, an answer needing no entry (now or later),
@@ -176,6 +182,24 @@ export class BindingShard {
     }))
   }
 
+  /**
+   * The expiry sweep: expires everything due at `now` in batches of `limit`. The sweep is
+   * recorded first, so an interrupted one is finished by the alarm ({@link tick}).
+   */
+  async sweep(now: number, limit = 500): Promise<{ ok: true; expired: number } | Refusal> {
+    this.#d.store.setMeta(SWEEP_KEY, String(now))
+    void this.#d.timers.wakeAt(this.#d.clock() + RETRY_MS).catch(() => {})
+    let expired = 0
+    for (;;) {
+      const r = await this.expire(now, limit)
+      if (isRefusal(r)) return r
+      expired += r.expired
+      if (!r.more) break
+    }
+    this.#d.store.setMeta(SWEEP_KEY, null)
+    return { ok: true, expired }
+  }
+
   /** Removes up to `limit` bindings of app `app` (it is being revoked); `more` while some remain. */
   removeApp(app: number, limit: number, now = this.#d.clock()): Promise<{ ok: true; removed: number; more: boolean } | Refusal> {
     return this.#submit((resolve) => ({
@@ -200,8 +224,14 @@ export class BindingShard {
   }
 
   /** `subject`'s log entries, newest first, at most `limit`. */
-  history(subject: Subject, limit: number): HistoryView[] {
-    return this.#d.store.history(subject, limit).map((h) => ({ ...h, app: this.#appId(h.entry.app) }))
+  history(subject: Subject, limit: number): Change[] {
+    return this.#d.store.history(subject, limit).map(({ index, entry }) => ({
+      index,
+      op: entry.kind as ChangeOp,
+      app: this.#appId(entry.app),
+      at: entry.time * 1000,
+      reason: entry.kind === 'remove' ? entry.reason : null,
+    }))
   }
 
   /** Records as of tree size `size` (for snapshots), once every change this shard sent below it is committed. */
@@ -224,6 +254,8 @@ export class BindingShard {
   /** The alarm: finishes an interrupted batch and writes projections that failed. */
   async tick(): Promise<void> {
     await this.#recover()
+    const sweep = this.#d.store.meta(SWEEP_KEY)
+    if (sweep !== null) await this.sweep(Number(sweep))
     const marks = this.#d.store.pending(Number.MAX_SAFE_INTEGER, 1)
     if (marks.length > 0) {
       const result = await this.#d.log.sequenced([marks[0]!.index])
@@ -297,10 +329,7 @@ export class BindingShard {
         continue
       }
       if ('later' in plan) {
-        plan.later.then(work.resolve, (err: unknown) => {
-          this.#d.logger.error('command_failed', { shard: this.#d.id, error: String(err) })
-          work.resolve(logUnavailable())
-        })
+        plan.later.then(work.resolve, (err: unknown) => work.resolve(this.#failure(err)))
         continue
       }
       planned.push({ work, changes: plan.changes, finish: plan.finish })
@@ -332,16 +361,20 @@ export class BindingShard {
       const refused = mine.find((r) => 'refused' in r) as { refused: AppendRefusal } | undefined
       if (!refused) {
         const indexes = mine.map((r) => (r as { index: number }).index)
-        void p.finish(indexes).then(p.work.resolve, (err: unknown) => {
-          this.#d.logger.error('command_failed', { shard: this.#d.id, error: String(err) })
-          p.work.resolve(logUnavailable())
-        })
+        void p.finish(indexes).then(p.work.resolve, (err: unknown) => p.work.resolve(this.#failure(err)))
       } else if (refused.refused === 'depends_on_refused') {
         this.#queue.push(p.work)
       } else {
         p.work.resolve(refused.refused === 'app_revoked' ? refuse('app_revoked', 'this app has been revoked') : refuse('app_not_found', 'this app is not registered'))
       }
     }
+  }
+
+  // The refusal for a command that failed after its change was recorded.
+  #failure(err: unknown): Refusal {
+    if (err instanceof ConfigError) return refuse('not_configured', err.message)
+    this.#d.logger.error('command_failed', { shard: this.#d.id, error: String(err) })
+    return logUnavailable()
   }
 
   // Sends an intent and commits what the sequencer accepted; the intent is cleared in the same transaction.
@@ -391,7 +424,7 @@ export class BindingShard {
     } else {
       store.removeBinding(subject, entry.app, index)
     }
-    store.addHistory(subject, { index, entry })
+    store.addHistory(subject, index, change.entry)
     store.markPending(subject, index)
   }
 
@@ -473,7 +506,7 @@ export class BindingShard {
         return
       }
       // Each value is read in the same synchronous step as the marks, so it covers every change up to its mark.
-      const values = pending.map(({ subject }) => ({ subject, bindings: store.record(subject).map((b) => projectedBinding(subject, b)) }))
+      const values = pending.map(({ subject }) => ({ subject, bindings: store.record(subject).map((b) => projectedBinding(subject, b, this.#appId(b.app))) }))
       const now = this.#d.clock()
       for (let i = 0; i < values.length; i += PROJECTION_PARALLEL) {
         await Promise.all(values.slice(i, i + PROJECTION_PARALLEL).map((v) => projection.put(v.subject, v.bindings, now)))
@@ -568,8 +601,8 @@ export class BindingShard {
 }
 
 /** A binding as the projection holds it. */
-function projectedBinding(subject: Subject, b: StoredBinding): ProjectedBinding {
-  return { app: b.app, verifiedAt: b.verifiedAt, expiresAt: expiresAt(b), index: b.index, entry: bindingEntry(subject, b) }
+function projectedBinding(subject: Subject, b: StoredBinding, appId: string): ProjectedBinding {
+  return { app: b.app, appId, verifiedAt: b.verifiedAt, expiresAt: expiresAt(b), index: b.index, entry: bindingEntry(subject, b) }
 }
 
 /** The add or renew entry that made binding `b` of `subject`, re-encoded exactly. */

@@ -123,7 +123,7 @@ export class LogSequencer {
    * may fail after the entry.
    */
   async registerApp(id: string, name: string, tokenHash: string): Promise<{ ok: true; num: number } | Refusal> {
-    if (this.app(id)) return refuse('app_exists', `an app with id ${id} already exists`)
+    if (this.app(id)) return refuse('app_exists', `app ${id} already exists (ids are never reused)`)
     const num = Math.max(0, ...this.#apps.keys()) + 1
     if (num > 0xffff) return refuse('registry_full', 'this log can register at most 65535 apps')
     await this.#d.tokens.put(tokenHash, { id, name, num })
@@ -138,7 +138,7 @@ export class LogSequencer {
     })
     if (!made) {
       await this.#d.tokens.delete(tokenHash)
-      return refuse('app_exists', `an app with id ${id} already exists`)
+      return refuse('app_exists', `app ${id} already exists (ids are never reused)`)
     }
     this.#apps.set(num, made.app)
     const failure = await this.#whenSequenced(made.index)

@@ -211,8 +211,8 @@ export interface ShardStore {
   /** Counts of current subjects and bindings. */
   counts(): { subjects: number; bindings: number }
 
-  /** Appends to `subject`'s history (what its holder is shown). */
-  addHistory(subject: Subject, item: HistoryItem): void
+  /** Appends entry `index` (its bytes) to `subject`'s history (what its holder is shown). */
+  addHistory(subject: Subject, index: number, entry: Uint8Array): void
   /** `subject`'s history, newest first, at most `limit`. */
   history(subject: Subject, limit: number): HistoryItem[]
 
@@ -244,6 +244,7 @@ export interface ShardStore {
 /** A binding as lookups read it at the edge (times in seconds). */
 export interface ProjectedBinding {
   app: number
+  appId: string
   verifiedAt: number
   expiresAt: number
   /** Log index of the entry that added or last renewed it. */

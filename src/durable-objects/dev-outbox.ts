@@ -4,8 +4,7 @@
  * @module
  */
 import { DurableObject } from 'cloudflare:workers'
-import type { Env } from '../env.ts'
-import { migrate } from './sql.ts'
+import { migrate } from '../adapters/sql.ts'
 
 /** One message in the outbox. */
 export interface OutboxMessage {
@@ -17,10 +16,10 @@ export interface OutboxMessage {
 
 const KEEP = 1000
 
-export class DevOutbox extends DurableObject<Env> {
+export class DevOutbox extends DurableObject<object> {
   private readonly sql = this.ctx.storage.sql
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env)
     migrate(this.sql, [
       'CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, to_phone TEXT NOT NULL, body TEXT NOT NULL, sent_at INTEGER NOT NULL)',

@@ -5,16 +5,15 @@
  * @module
  */
 import { DurableObject } from 'cloudflare:workers'
-import type { Env } from '../env.ts'
-import { migrate } from './sql.ts'
+import { migrate } from '../adapters/sql.ts'
 
 /** The outcome of taking from a limit. */
 export type LimitResult = { ok: true; remaining: number } | { ok: false; retryAfterMs: number }
 
-export class Limiter extends DurableObject<Env> {
+export class Limiter extends DurableObject<object> {
   private readonly sql = this.ctx.storage.sql
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env)
     migrate(this.sql, ['CREATE TABLE windows (start INTEGER PRIMARY KEY, count INTEGER NOT NULL)'])
   }

@@ -7,8 +7,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import { constantTimeEqual, fromHex } from '../protocol/bytes.ts'
-import type { Env } from '../env.ts'
-import { migrate } from './sql.ts'
+import { migrate } from '../adapters/sql.ts'
 
 /** How long a code is valid. */
 export const CHALLENGE_TTL_MS = 10 * 60_000
@@ -51,10 +50,10 @@ type ChallengeRow = {
   state: string
 }
 
-export class PhoneChallenge extends DurableObject<Env> {
+export class PhoneChallenge extends DurableObject<object> {
   private readonly sql = this.ctx.storage.sql
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env)
     migrate(this.sql, [
       `CREATE TABLE challenges (id TEXT PRIMARY KEY, app TEXT NOT NULL, phone TEXT NOT NULL, public_key TEXT,

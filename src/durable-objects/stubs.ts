@@ -1,15 +1,11 @@
 /**
- * How the Worker reaches its Durable Objects.
+ * How the Worker reaches its per-number and per-limit Durable Objects (the write path's are in
+ * src/directory.ts).
  * @module
  */
 import { phoneTag } from '../crypto.ts'
 import type { Env } from '../env.ts'
 import { ApiError, rateLimited } from '../errors.ts'
-
-/** The one Sequencer of this log. */
-export function sequencer(env: Env) {
-  return env.SEQUENCER.getByName('log')
-}
 
 /** The challenge object of a number, named by a keyed tag so object names do not reveal numbers. */
 export function phoneChallenge(env: Env, secret: string, e164: string) {

@@ -4,7 +4,7 @@
  * @module
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
-import type { Binding, Change } from '../durable-objects/sequencer.ts'
+import type { Binding, Change } from '../core/binding-shard.ts'
 import { html, trustedCss, type Html, type HtmlValue } from './html.ts'
 import { CSS } from './style.ts'
 

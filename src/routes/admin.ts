@@ -4,9 +4,9 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { newAppToken, sha256Hex } from '../crypto.ts'
-import { sequencer } from '../durable-objects/stubs.ts'
+import { reassignAll, sequencer } from '../directory.ts'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError, orRefuse } from '../errors.ts'
 import { requireAdmin } from '../middleware/auth.ts'
 import { AppId, errors, parsePhone, Phone } from './schemas.ts'
 import { validationHook } from './validation.ts'
@@ -52,8 +52,7 @@ admin.openapi(
   async (c) => {
     const { id, name } = c.req.valid('json')
     const token = newAppToken()
-    const result = await sequencer(c.env).createApp(id, name, sha256Hex(token), Date.now())
-    if (!result.ok) throw new ApiError(409, 'app_exists', `app ${id} already exists (ids are never reused)`)
+    orRefuse(await sequencer(c.env).registerApp(id, name, sha256Hex(token)))
     c.var.log.info('app_created', { appId: id })
     return c.json({ id, name, token }, 201)
   },
@@ -78,8 +77,7 @@ admin.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid('param')
-    const result = await sequencer(c.env).revokeApp(id, Date.now())
-    if (!result.ok) throw new ApiError(404, 'app_not_found', `no app ${id}`)
+    const result = orRefuse(await sequencer(c.env).revokeApp(id))
     c.var.log.info('app_revoked', { appId: id, bindingsRemoved: result.removed })
     return c.json({ id, revoked: true, bindingsRemoved: result.removed }, 200)
   },
@@ -123,8 +121,8 @@ admin.openapi(
         throw err
       }
     })
-    const result = await sequencer(c.env).reassign(reports, Date.now())
-    c.var.log.info('reassigned_applied', { reports: reports.length, removed: result.removed })
-    return c.json(result, 200)
+    const { removed } = orRefuse(await reassignAll(c.env, reports, Date.now()))
+    c.var.log.info('reassigned_applied', { reports: reports.length, removed })
+    return c.json({ removed }, 200)
   },
 )

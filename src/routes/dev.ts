@@ -6,9 +6,9 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { outboxStub } from '../adapters/sms/index.ts'
-import { sequencer } from '../durable-objects/stubs.ts'
+import { bindAll, sequencer } from '../directory.ts'
 import { readLimits, type AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError, orRefuse } from '../errors.ts'
 import { requireAdmin } from '../middleware/auth.ts'
 import { parsePhone } from './schemas.ts'
 
@@ -51,11 +51,13 @@ dev.post('/dev/seed', async (c) => {
   const batch = body.batch ?? crypto.randomUUID()
   const ttlDays = readLimits(c.env).bindingTtlDays
   const now = Date.now()
-  const bound = await sequencer(c.env).bindMany(phones.map((phone, i) => ({ phone, app, publicKey: null, verificationId: `seed-${batch}-${i}`, now, ttlDays })))
+  const registered = (await sequencer(c.env).apps()).find((a) => a.id === app && a.status === 'active')
+  if (!registered) throw new ApiError(400, 'invalid_request', `app ${app} is not registered or is revoked`)
+  const bound = await bindAll(
+    c.env,
+    phones.map((phone, i) => ({ phone, app: registered.num, appId: app, publicKey: null, verificationId: `seed-${batch}-${i}`, now, ttlDays })),
+  )
   let last = -1
-  for (const b of bound) {
-    if (!b.ok) throw new ApiError(400, 'invalid_request', `app ${app} is not registered or is revoked`)
-    last = Math.max(last, b.index)
-  }
+  for (const b of bound) last = Math.max(last, orRefuse(b).index)
   return c.json({ bound: phones.length, lastIndex: last, ms: Date.now() - now })
 })

@@ -12,10 +12,11 @@
 import { createHolderSession } from '../adapters/holder-sessions.ts'
 import { smsSender } from '../adapters/sms/index.ts'
 import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
-import type { Binding, Change } from '../durable-objects/sequencer.ts'
-import { checkChallenge, phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import type { Binding, Change } from '../core/binding-shard.ts'
+import { shardFor } from '../directory.ts'
+import { checkChallenge, phoneChallenge, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, requireSecret, type Env } from '../env.ts'
-import { ApiError, rateLimited } from '../errors.ts'
+import { ApiError, orRefuse, rateLimited } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { parsePhone } from './schemas.ts'
 import { smsFailure } from './verifications.ts'
@@ -110,10 +111,10 @@ export interface HolderOverview {
   more: boolean
 }
 
-/** Reads the holder's overview from the Sequencer (the writer, not the eventually consistent projection). */
+/** Reads the holder's overview from the number's shard (the writer, not the eventually consistent projection). */
 export async function holderOverview(env: Env, phone: string, now = Date.now()): Promise<HolderOverview> {
-  const seq = sequencer(env)
-  const [bindings, entries] = await Promise.all([seq.bindingsOf(phone), seq.changesFor(phone, HOLDER_ENTRIES_SHOWN + 1)])
+  const { rpc, shard, subject } = shardFor(env, phone)
+  const [bindings, entries] = await Promise.all([rpc.bindingsOf(shard, subject, phone), rpc.history(shard, subject, HOLDER_ENTRIES_SHOWN + 1)])
   return {
     phone,
     bindings: bindings.filter((b) => b.expiresAt > now),
@@ -124,8 +125,8 @@ export async function holderOverview(env: Env, phone: string, now = Date.now()):
 
 /** Removes one binding of the holder's number, logged with reason `holder`; `404 binding_not_found` if there is none. */
 export async function removeHolderBinding(env: Env, phone: string, app: string, log: Logger, now = Date.now()): Promise<{ index: number }> {
-  const removed = await sequencer(env).unbind(phone, app, 'holder', now)
-  if (!removed) throw new ApiError(404, 'binding_not_found', `this number is not bound to ${app}`)
+  const { rpc, shard, subject } = shardFor(env, phone)
+  const removed = orRefuse(await rpc.unbind(shard, subject, app, 'holder', now))
   log.info('binding_removed_by_holder', { phoneTag: phoneTag(requireSecret(env, 'HMAC_SECRET'), phone).slice(0, 16), index: removed.index })
   return removed
 }

@@ -4,16 +4,16 @@
  * snapshot manifest is immutable and cached for a year. Hash tiles and checkpoints are public;
  * entry bundles and snapshot data name numbers, so they need an app token.
  *
- * R2 is a cache of the log: when an object the checkpoint covers is missing there, the
- * Sequencer regenerates it from its own storage.
+ * Tiles and bundles are authoritative in R2: the sequencer writes them there before it commits
+ * the tree that names them, and keeps no other copy.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { CHECKPOINT_KEY, getBytes, getText, LATEST_SNAPSHOT_KEY, snapshotDataKey, snapshotManifestKey } from '../adapters/log-bucket.ts'
-import { sequencer } from '../durable-objects/stubs.ts'
+import { sequencer } from '../directory.ts'
 import type { AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError, orRefuse } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
 import { parseTilePath } from '../protocol/tiles.ts'
 import { errors } from './schemas.ts'
@@ -37,7 +37,7 @@ log.openapi(
     responses: { 200: text('the checkpoint note'), ...errors(503) },
   }),
   async (c) => {
-    const note = (await getText(c.env.LOG, CHECKPOINT_KEY)) ?? (await sequencer(c.env).checkpointNote())
+    const note = (await getText(c.env.LOG, CHECKPOINT_KEY)) ?? orRefuse(await sequencer(c.env).checkpointNote())
     return c.text(note, 200, { 'Cache-Control': 'public, max-age=2' })
   },
 )
@@ -47,12 +47,9 @@ log.get('/log/tile/*', async (c) => {
   const path = c.req.path.slice('/log/'.length)
   const tile = parseTilePath(path)
   if (!tile) throw new ApiError(404, 'not_found', `${path} is not a tile path`)
-  let data: Uint8Array<ArrayBuffer> | null = await getBytes(c.env.LOG, path)
-  if (!data) {
-    const regenerated = await sequencer(c.env).tileData(tile)
-    if (!regenerated) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
-    data = new Uint8Array(regenerated)
-  }
+  // Tiles and bundles live in R2 alone: a path not there is not in the published tree.
+  const data = await getBytes(c.env.LOG, path)
+  if (!data) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
   const cache = tile.kind === 'hash' ? `public, ${IMMUTABLE}` : `private, ${IMMUTABLE}`
   return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': cache })
 })

@@ -4,10 +4,13 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { getNumber } from '../adapters/directory-kv.ts'
-import { sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { receiptsAt, shardFor } from '../directory.ts'
+import { takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, type AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError, orRefuse } from '../errors.ts'
+import { toBase64 } from '../protocol/bytes.ts'
 import { requireApp } from '../middleware/auth.ts'
+import { isRefusal } from '../core/refusals.ts'
 import { lookupBody, NUMBER_NOT_FOUND } from '../protocol/lookup.ts'
 import { AppId, BindingEntry, errors, parsePhone, ProofFields } from './schemas.ts'
 import { validationHook } from './validation.ts'
@@ -50,16 +53,15 @@ numbers.openapi(
     await takeLimit(c.env, `lookup:${app.id}`, readLimits(c.env).lookupsPerAppMinute, 60_000, 'lookup quota exceeded')
     const now = Date.now()
     const apps = await getNumber(c.env.DIRECTORY, phone.e164, now)
-    const receipts =
-      c.req.valid('query').proof === '1' && apps.length > 0
-        ? new Map((await sequencer(c.env).receipts(apps.map((a) => a.index))).map((r) => [r.index, r]))
-        : null
+    const receipts = c.req.valid('query').proof === '1' && apps.length > 0 ? await receiptsAt(c.env, apps.map((a) => a.index)) : null
     const body = lookupBody(
       phone.e164,
-      apps.map((a) => {
-        const proof = receipts?.get(a.index)
-        return { app: a.app, verifiedAt: a.verifiedAt / 1000, expiresAt: a.expiresAt / 1000, ...(proof ? { proof } : {}) }
-      }),
+      apps.map((a, i) => ({
+        app: a.app,
+        verifiedAt: a.verifiedAt / 1000,
+        expiresAt: a.expiresAt / 1000,
+        ...(receipts ? { proof: { index: a.index, entry: toBase64(a.entry), receipt: receipts[i]! } } : {}),
+      })),
       now / 1000,
     )
     if (!body) throw new ApiError(404, NUMBER_NOT_FOUND.error.code, NUMBER_NOT_FOUND.error.message)
@@ -80,8 +82,10 @@ numbers.openapi(
     const params = c.req.valid('param')
     const phone = parsePhone(params.phone)
     if (params.app !== c.var.app.id) throw new ApiError(403, 'forbidden', 'an app may remove only its own bindings')
-    const removed = await sequencer(c.env).unbind(phone.e164, params.app, 'app', Date.now())
-    if (!removed) throw new ApiError(404, 'binding_not_found', 'this number is not bound to this app')
+    const { rpc, shard, subject } = shardFor(c.env, phone.e164)
+    const removed = await rpc.unbind(shard, subject, params.app, 'app', Date.now())
+    if (isRefusal(removed) && removed.code === 'binding_not_found') throw new ApiError(404, 'binding_not_found', 'this number is not bound to this app')
+    orRefuse(removed)
     return c.body(null, 204)
   },
 )

@@ -7,9 +7,10 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { smsSender } from '../adapters/sms/index.ts'
 import { SmsError } from '../adapters/sms/sender.ts'
 import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
-import { checkChallenge, phoneChallenge, sequencer, takeLimit } from '../durable-objects/stubs.ts'
+import { bindAll } from '../directory.ts'
+import { checkChallenge, phoneChallenge, takeLimit } from '../durable-objects/stubs.ts'
 import { readLimits, requireSecret, type AppEnv } from '../env.ts'
-import { ApiError, rateLimited } from '../errors.ts'
+import { ApiError, orRefuse, rateLimited } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
 import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone, WrongCodeResponse } from './schemas.ts'
 import { validationHook } from './validation.ts'
@@ -137,15 +138,10 @@ verifications.openapi(
     const result = await checkChallenge(c.env, id, app.id, (challenge) => otpMac(secret, challenge, code), Date.now())
 
     const limits = readLimits(c.env)
-    const bound = await sequencer(c.env).bind({
-      phone: result.phone,
-      app: app.id,
-      publicKey: result.publicKey,
-      verificationId: id,
-      now: Date.now(),
-      ttlDays: limits.bindingTtlDays,
-    })
-    if (!bound.ok) throw new ApiError(401, 'unauthorized', 'this app has been revoked')
+    const [outcome] = await bindAll(c.env, [
+      { phone: result.phone, app: app.num, appId: app.id, publicKey: result.publicKey, verificationId: id, now: Date.now(), ttlDays: limits.bindingTtlDays },
+    ])
+    const bound = orRefuse(outcome!)
     c.var.log.info('binding_recorded', { phoneTag: phoneTag(secret, result.phone).slice(0, 16), op: bound.op, index: bound.index })
     const b = bound.binding
     return c.json(

@@ -2,7 +2,10 @@
 import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
 import { createApp } from '../../src/app.ts'
-import type { Env } from '../../src/env.ts'
+import { bindAll, sequencer } from '../../src/directory.ts'
+import { shardStub } from '../../src/durable-objects/rpc.ts'
+import { readLogConfig, type Env } from '../../src/env.ts'
+import { e164Of } from '../../src/protocol/entry.ts'
 
 export const app = createApp()
 export const testEnv = env as unknown as Env
@@ -75,4 +78,47 @@ let numberCounter = 0
 export function freshPhone(): string {
   numberCounter++
   return `+1650${String(2000000 + numberCounter * 7919 + Math.floor(Math.random() * 1000)).padStart(7, '0')}`
+}
+
+/** The app number of a registered app id. */
+export async function appNum(id: string): Promise<number> {
+  const app = (await sequencer(testEnv).apps()).find((a) => a.id === id)
+  if (!app) throw new Error(`no app ${id}`)
+  return app.num
+}
+
+/** Records a binding as a verification with id `verificationId` would, at any time (straight to its shard). */
+export async function bindDirect(b: { phone: string; app: string; now: number; ttlDays: number; publicKey?: string | null; verificationId?: string }) {
+  const [outcome] = await bindAll(testEnv, [
+    {
+      phone: b.phone,
+      app: await appNum(b.app),
+      appId: b.app,
+      publicKey: b.publicKey ?? null,
+      verificationId: b.verificationId ?? `test-${crypto.randomUUID()}`,
+      now: b.now,
+      ttlDays: b.ttlDays,
+    },
+  ])
+  return outcome!
+}
+
+/** Every log entry so far, described (`phone` null for app entries; `at` in epoch ms). */
+export async function logChanges(): Promise<{ index: number; op: string; phone: string | null; app: string; at: number; reason: string | null }[]> {
+  const apps = new Map((await sequencer(testEnv).apps()).map((a) => [a.num, a.id]))
+  return (await sequencer(testEnv).entries(0, 1_000_000)).map(({ index, entry }) => ({
+    index,
+    op: entry.kind,
+    phone: 'subject' in entry ? e164Of(entry.subject) : null,
+    app: apps.get(entry.app)!,
+    at: entry.time * 1000,
+    reason: entry.kind === 'remove' ? entry.reason : null,
+  }))
+}
+
+/** Subjects whose projection is not yet written, across every shard. */
+export async function pendingProjections(): Promise<number> {
+  let n = 0
+  for (let shard = 0; shard < readLogConfig(testEnv).shards; shard++) n += await shardStub(testEnv.SHARDS, shard).pendingProjections(shard)
+  return n
 }

@@ -1,8 +1,8 @@
 import { createScheduledController, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { sequencer } from '../../src/durable-objects/stubs.ts'
+import { shardFor } from '../../src/directory.ts'
 import worker from '../../src/index.ts'
-import { admin, call, expectError, freshPhone, registerApp, testEnv, verify } from './helpers.ts'
+import { admin, bindDirect, call, expectError, freshPhone, logChanges, pendingProjections, registerApp, testEnv, verify } from './helpers.ts'
 
 describe('GET /v1/numbers/:phone', () => {
   it('lists every app a number is bound to, sorted, from any app', async () => {
@@ -61,20 +61,14 @@ describe('GET /v1/numbers/:phone', () => {
     const app = await registerApp()
     const phone = freshPhone()
     const now = Date.now()
-    const bound = await sequencer(testEnv).bind({
-      phone,
-      app: app.id,
-      publicKey: null,
-      verificationId: `test-${crypto.randomUUID()}`,
-      now: now - 2 * 86_400_000,
-      ttlDays: 1,
-    })
+    const bound = await bindDirect({ phone, app: app.id, now: now - 2 * 86_400_000, ttlDays: 1 })
     expect(bound.ok).toBe(true)
     await expectError(await call('GET', `/v1/numbers/${phone}`, { token: app.token }), 404, 'number_not_found')
 
     await worker.scheduled(createScheduledController({ scheduledTime: now, cron: '17 * * * *' }), testEnv)
-    expect(await sequencer(testEnv).bindingsOf(phone)).toEqual([])
-    const changes = await sequencer(testEnv).changesSince(0, 100_000)
+    const { rpc, shard, subject } = shardFor(testEnv, phone)
+    expect(await rpc.bindingsOf(shard, subject, phone)).toEqual([])
+    const changes = await logChanges()
     const last = changes.filter((c) => c.phone === phone).map((c) => c.op)
     expect(last).toEqual(['add', 'expire'])
   })
@@ -115,14 +109,7 @@ describe('POST /v1/admin/reassigned', () => {
     const a = await registerApp()
     const b = await registerApp()
     const phone = freshPhone()
-    const old = await sequencer(testEnv).bind({
-      phone,
-      app: a.id,
-      publicKey: null,
-      verificationId: `test-${crypto.randomUUID()}`,
-      now: Date.parse('2026-01-05T12:00:00Z'),
-      ttlDays: 365,
-    })
+    const old = await bindDirect({ phone, app: a.id, now: Date.parse('2026-01-05T12:00:00Z'), ttlDays: 365 })
     expect(old.ok).toBe(true)
     await verify(b.token, phone)
     const res = await call('POST', '/v1/admin/reassigned', {
@@ -133,7 +120,7 @@ describe('POST /v1/admin/reassigned', () => {
     expect(await res.json()).toEqual({ removed: 1 })
     const lookup = (await (await call('GET', `/v1/numbers/${phone}`, { token: b.token })).json()) as any
     expect(lookup.apps.map((x: any) => x.app)).toEqual([b.id])
-    const changes = (await sequencer(testEnv).changesSince(0, 100_000)).filter((c) => c.phone === phone)
+    const changes = (await logChanges()).filter((c) => c.phone === phone)
     expect(changes.at(-1)).toMatchObject({ op: 'remove', app: a.id, reason: 'reassigned' })
   })
 
@@ -168,34 +155,27 @@ describe('POST /v1/admin/reassigned', () => {
   })
 })
 
-describe('Sequencer', () => {
+describe('the write path', () => {
   it('gives every change the next index, from 0, across all kinds of change', async () => {
     const app = await registerApp()
     const phone = freshPhone()
     await verify(app.token, phone)
     await verify(app.token, phone)
     await call('DELETE', `/v1/numbers/${phone}/apps/${app.id}`, { token: app.token })
-    const changes = await sequencer(testEnv).changesSince(0, 100_000)
+    const changes = await logChanges()
     expect(changes.map((c) => c.index)).toEqual(changes.map((_, i) => i))
     expect(changes.filter((c) => c.phone === phone).map((c) => [c.op, c.reason])).toEqual([
       ['add', null],
       ['renew', null],
       ['remove', 'app'],
     ])
-    expect(await sequencer(testEnv).pendingProjections()).toBe(0)
+    expect(await pendingProjections()).toBe(0)
   })
 
   it('keeps times in whole seconds, as log entries carry them', async () => {
     const app = await registerApp()
     const phone = freshPhone()
-    const res = await sequencer(testEnv).bind({
-      phone,
-      app: app.id,
-      publicKey: null,
-      verificationId: `t-${crypto.randomUUID()}`,
-      now: 1_790_000_000_123,
-      ttlDays: 1,
-    })
+    const res = await bindDirect({ phone, app: app.id, now: 1_790_000_000_123, ttlDays: 1 })
     expect(res.ok && res.binding.verifiedAt).toBe(1_790_000_000_000)
   })
 
@@ -205,11 +185,12 @@ describe('Sequencer', () => {
     await verify(app.token, phone)
     // Simulate a crash after the commit but before the KV write: drop the value, restore the mark.
     await testEnv.DIRECTORY.delete(`number:${phone}`)
-    await runInDurableObject(sequencer(testEnv), async (instance, state) => {
-      state.storage.sql.exec('INSERT INTO projection_pending (phone, idx) VALUES (?, 0)', phone)
-      await instance.alarm()
+    const { rpc, subject } = shardFor(testEnv, phone)
+    await runInDurableObject(rpc as unknown as DurableObjectStub, async (instance, state) => {
+      state.storage.sql.exec('INSERT INTO pending (subject, idx) VALUES (?, 0)', subject)
+      await (instance as DurableObject).alarm!()
     })
     expect((await call('GET', `/v1/numbers/${phone}`, { token: app.token })).status).toBe(200)
-    expect(await sequencer(testEnv).pendingProjections()).toBe(0)
+    expect(await pendingProjections()).toBe(0)
   })
 })

@@ -3,7 +3,7 @@
  * @module
  */
 import type { Env } from '../../env.ts'
-import { ApiError } from '../../errors.ts'
+import { ConfigError } from '../../core/refusals.ts'
 import type { SmsSender } from './sender.ts'
 import { TwilioSender } from './twilio.ts'
 
@@ -12,7 +12,7 @@ export function outboxStub(env: Env) {
   return env.OUTBOX.get(env.OUTBOX.idFromName('outbox'))
 }
 
-/** The sender for this deployment; `503 not_configured` when SMS_PROVIDER is missing or unknown. */
+/** The sender for this deployment; a ConfigError when SMS_PROVIDER is missing or unknown. */
 export function smsSender(env: Env): SmsSender {
   switch (env.SMS_PROVIDER) {
     case 'outbox':
@@ -32,9 +32,9 @@ export function smsSender(env: Env): SmsSender {
           apiBase: env.TWILIO_API_BASE,
         })
       } catch (err) {
-        throw new ApiError(503, 'not_configured', err instanceof Error ? err.message : String(err))
+        throw new ConfigError(err instanceof Error ? err.message : String(err))
       }
     default:
-      throw new ApiError(503, 'not_configured', 'SMS_PROVIDER must be "outbox" or "twilio"')
+      throw new ConfigError('SMS_PROVIDER must be "outbox" or "twilio"')
   }
 }

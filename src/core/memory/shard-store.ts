@@ -4,7 +4,7 @@
  * `shard`), as SQLite would.
  * @module
  */
-import type { Subject } from '../../protocol/entry.ts'
+import { decodeEntry, type Subject } from '../../protocol/entry.ts'
 import { expiresAt } from '../../protocol/state.ts'
 import type { HistoryItem, Intent, ShardStore, StoredBinding, SubjectRecord } from '../ports.ts'
 import { Faults } from './faults.ts'
@@ -223,7 +223,8 @@ export class MemoryShardStore implements ShardStore {
     return { subjects: this.#current.size, bindings: this.#bindings }
   }
 
-  addHistory(subject: Subject, item: HistoryItem): void {
+  addHistory(subject: Subject, index: number, entry: Uint8Array): void {
+    const item: HistoryItem = { index, entry: decodeEntry(entry) }
     const list = this.#history.get(subject)
     this.#write(
       () => (list ? list.pop() : this.#history.delete(subject)),
