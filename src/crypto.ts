@@ -56,6 +56,11 @@ export function phoneTag(secret: string, e164: string): string {
   return hmacHex(secret, `whodis phone v1\n${e164}`)
 }
 
+/** A keyed tag of a client address (see src/client-address.ts) for per-client limit keys, so no address is stored. */
+export function clientTag(secret: string, address: string): string {
+  return hmacHex(secret, `whodis client v1\n${address}`).slice(0, 32)
+}
+
 /** What a CSRF token is bound to: a pre-session cookie, a pending challenge, or a holder session. */
 export type CsrfPurpose = 'start' | 'challenge' | 'session'
 

@@ -26,7 +26,7 @@ holder.openapi(
     path: '/v1/holder/verifications',
     summary: "Send a one-time code to a number on its holder's own behalf",
     description:
-      'No token: anyone may ask for a code, which only the number can read. Counts against the per-number and per-country send caps shared with app verifications, and against SMS_HOLDER_PER_MINUTE.',
+      "No token: anyone may ask for a code, which only the number can read. Limited per client address (a flood shield and SMS_HOLDER_PER_CLIENT_HOUR), in all (SMS_HOLDER_PER_MINUTE) and per number (SMS_HOLDER_PER_NUMBER_HOUR, SMS_HOLDER_PER_NUMBER_DAY: the number's holder budget, apart from the codes apps send). Every window slides; a 429's Retry-After derives only from the caller's own budget, or is the whole window when the budget is shared.",
     request: {
       body: { required: true, content: { 'application/json': { schema: z.object({ phone: Phone }) } } },
     },
@@ -39,7 +39,7 @@ holder.openapi(
     },
   }),
   async (c) => {
-    const started = await startHolderVerification(c.env, c.req.valid('json').phone, c.var.log)
+    const started = await startHolderVerification(c.env, c.req.valid('json').phone, c.req.header('CF-Connecting-IP'), c.var.log)
     return c.json({ id: started.id, expiresAt: isoSeconds(started.expiresAt) }, 201)
   },
 )

@@ -204,7 +204,7 @@ pages.post('/me/start', async (c) => {
     const pre = getCookie(c, COOKIES.pre)
     if (!pre || !/^[0-9a-f]{32}$/.test(pre)) throw new ApiError(403, 'invalid_csrf', 'this form has expired or did not come from this page')
     requireCsrf(c, 'start', pre, body.csrf)
-    const started = await startHolderVerification(c.env, phone, c.var.log)
+    const started = await startHolderVerification(c.env, phone, c.req.header('CF-Connecting-IP'), c.var.log)
     setCookie(c, COOKIES.challenge, `${started.id}.${started.phone}`, cookieOptions(c, CHALLENGE_TTL_MS / 1000))
     return c.redirect('/me/code', 303)
   } catch (err) {

@@ -77,6 +77,7 @@ verifications.openapi(
       publicKey,
       codeMac: otpMac(secret, id, code),
       now: Date.now(),
+      budget: 'app',
       perHour: limits.smsPerNumberHour,
       perDay: limits.smsPerNumberDay,
     })

@@ -8,13 +8,23 @@ export const app = createApp()
 export const testEnv = env as unknown as Env
 export const BASE = 'http://whodis.test'
 
-/** Sends a request through the app; `env` overrides let a test change limits or providers. */
+/** A random client address, as Cloudflare would put in CF-Connecting-IP. */
+export function randomClient(): string {
+  const [a, b, c] = crypto.getRandomValues(new Uint8Array(3))
+  return `10.${a}.${b}.${c}`
+}
+
+/**
+ * Sends a request through the app; `env` overrides let a test change limits or providers. Each
+ * request comes from a fresh client address unless `client` names one (null: no address).
+ */
 export async function call(
   method: string,
   path: string,
-  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env> } = {},
+  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env>; client?: string | null } = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = { ...opts.headers }
+  const client = opts.client === undefined ? randomClient() : opts.client
+  const headers: Record<string, string> = { ...(client === null ? {} : { 'CF-Connecting-IP': client }), ...opts.headers }
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`
   let body = opts.body
   if (opts.json !== undefined) {
