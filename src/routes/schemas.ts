@@ -46,7 +46,7 @@ export const Binding = z
     app: AppId,
     verifiedAt: Timestamp,
     expiresAt: Timestamp,
-    publicKey: z.string().optional(),
+    publicKey: z.string().optional().openapi({ description: "the person's own key in the app, as POST /v1/verifications took it, in unpadded base64url" }),
   })
   .openapi('Binding')
 

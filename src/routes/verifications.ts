@@ -36,7 +36,14 @@ verifications.openapi(
           'application/json': {
             schema: z.object({
               phone: Phone,
-              publicKey: z.string().max(2048).optional().openapi({ description: "the person's key in this app, base64url" }),
+              publicKey: z
+                .string()
+                .max(2048)
+                .optional()
+                .openapi({
+                  description:
+                    "the person's own public key in this app (e.g. their messaging identity key): base64 or base64url of 32 to 1,024 bytes. The binding and credential carry it; the log entry only its SHA-256",
+                }),
             }),
           },
         },
