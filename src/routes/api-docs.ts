@@ -228,7 +228,7 @@ h3{font-size:1.1rem;border-top:1px solid #ccc;padding-top:1rem;word-break:break-
 code{background:#f2f2f2;padding:0 .2em;border-radius:3px;word-break:break-word}
 .m{display:inline-block;min-width:4.5em;color:#fff;background:#25507a;border-radius:3px;text-align:center;font-size:.85em}
 ul,ol{padding-left:1.2rem}nav li{margin:.15rem 0}table{border-collapse:collapse;width:100%;margin:.6rem 0}caption{text-align:left;font-weight:600}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .4rem;text-align:left;vertical-align:top}td code{white-space:nowrap}
+th,td{border-bottom:1px solid #ddd;padding:.1rem .4rem;line-height:1.4;text-align:left;vertical-align:top}@media (min-width:40rem){td code{white-space:nowrap}}
 .errors td:first-child{width:4.5em}dt{margin-top:.6rem}.top{font-size:.9em}</style></head>
 <body><main><h1>${escape(doc.info.title)} API <small>v${escape(doc.info.version)}</small></h1>
 <p>${prose(doc.info.description)}</p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1: generate a client from it)${server ? `. Server: ${code(server)}` : ''}.</p>
