@@ -308,6 +308,12 @@ export class Sequencer extends DurableObject<Env> {
       .map((r) => ({ index: r.idx, op: r.op, phone: r.phone, app: r.app, at: r.at, reason: r.reason }))
   }
 
+  /** The registered names of the apps `ids` (revoked ones included; unknown ids are left out), in one query. */
+  appNames(ids: string[]): Record<string, string> {
+    const rows = this.sql.exec<{ id: string; name: string }>('SELECT id, name FROM apps WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))
+    return Object.fromEntries(rows.toArray().map((r) => [r.id, r.name]))
+  }
+
   /** Numbers whose KV projection is not yet written (0 in a healthy directory). */
   pendingProjections(): number {
     return this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM projection_pending').one().n

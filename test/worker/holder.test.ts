@@ -309,7 +309,7 @@ class FormBrowser {
 
 /** The hidden `name` field of the form posting to `action` in `page`. */
 function field(page: string, action: string, name = 'csrf'): string {
-  const form = page.match(new RegExp(`<form[^>]*action="${action}"[^>]*>([\\s\\S]*?)</form>`))?.[1]
+  const form = page.match(new RegExp(`<form[^>]* method="post" action="${action}"[^>]*>([\\s\\S]*?)</form>`))?.[1]
   const value = form?.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1]
   if (value === undefined) throw new Error(`no ${name} in form ${action}`)
   return value
@@ -430,26 +430,44 @@ describe('the page: the whole flow without JavaScript', () => {
     expect(sessionCookie).toMatch(/^whodis_session=whodis_holder_[A-Za-z0-9_-]{43}; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Strict$/)
     expect(browser.jar.has('whodis_challenge')).toBe(false)
 
+    // Apps by the names people know (the SMS says "Page App A code: ..."), each with its id.
     const me = await pageText(await browser.get('/me'))
-    expect(me).toContain('<h3>holder-page-a</h3>')
-    expect(me).toContain('<h3>holder-page-b</h3>')
+    expect(me).toContain('<h3>Page App A</h3><p class="app-id">App id: <code>holder-page-a</code></p>')
+    expect(me).toContain('<h3>Page App B</h3><p class="app-id">App id: <code>holder-page-b</code></p>')
+    expect(me).not.toContain('<h3>holder-page-a</h3>')
     expect(me).toContain('Apps that can find you (2)')
-    expect(me.match(/<td>Added<\/td>/g)).toHaveLength(2)
-    expect(me).toContain('<button type="submit" class="danger">Remove<span class="vh"> holder-page-a</span></button>')
+    expect(me.match(/<td>Added<\/td>\n<td>Page App [AB]<\/td>/g)).toHaveLength(2)
+    // Remove asks first: on /me it is a GET to the confirmation, and no form here removes anything.
+    expect(me).toContain(
+      '<form method="get" action="/me/remove">\n<input type="hidden" name="app" value="holder-page-a">\n<button type="submit" class="danger">Remove<span class="vh"> Page App A</span></button>',
+    )
+    expect(me).not.toContain('<form method="post" action="/me/remove"')
 
     // Already signed in: / goes straight to /me.
     const again = await browser.get('/')
     expect(again.status).toBe(303)
     expect(again.headers.get('Location')).toBe('/me')
 
-    const removed = await browser.post('/me/remove', { csrf: field(me, '/me/remove'), app: 'holder-page-a' })
+    // The confirmation says what removing does, by name, and changes nothing by itself.
+    const confirmRes = await browser.get('/me/remove?app=holder-page-a')
+    expect(confirmRes.status).toBe(200)
+    expect(confirmRes.headers.get('Content-Security-Policy')).toMatch(/^default-src 'none'/)
+    const confirm = await pageText(confirmRes)
+    expect(confirm).toContain('<title>Remove Page App A from +1 ')
+    expect(confirm).toContain('<h1>Remove Page App A?</h1>')
+    expect(confirm).toContain('<button type="submit" class="danger">Yes, remove Page App A</button><a class="button secondary" href="/me">No, keep Page App A</a>')
+    expect(field(confirm, '/me/remove', 'app')).toBe('holder-page-a')
+    expect(confirm).not.toMatch(/<script/i)
+    expect(((await (await lookup(b.token, phone)).json()) as any).apps.map((x: { app: string }) => x.app)).toEqual(['holder-page-a', 'holder-page-b'])
+
+    const removed = await browser.post('/me/remove', { csrf: field(confirm, '/me/remove'), app: 'holder-page-a' })
     expect(removed.status).toBe(303)
     expect(removed.headers.get('Location')).toBe('/me?removed=holder-page-a')
     const after = await pageText(await browser.get('/me?removed=holder-page-a'))
-    expect(after).toContain('role="status" aria-live="polite"><p>Removed holder-page-a.')
-    expect(after).not.toContain('<h3>holder-page-a</h3>')
-    expect(after).toContain('<h3>holder-page-b</h3>')
-    expect(after).toContain('<td>Removed by you</td>')
+    expect(after).toContain('role="status" aria-live="polite"><p>Removed Page App A.')
+    expect(after).not.toContain('<h3>Page App A</h3>')
+    expect(after).toContain('<h3>Page App B</h3>')
+    expect(after).toContain('<td>Removed by you</td>\n<td>Page App A</td>')
     const found = (await (await lookup(b.token, phone)).json()) as any
     expect(found.apps.map((x: { app: string }) => x.app)).toEqual(['holder-page-b'])
 
@@ -559,16 +577,29 @@ describe('the page: errors with the API meanings, never a 500', () => {
     await verify(app.token, phone)
     const browser = await signIn(phone)
     const me = await pageText(await browser.get('/me'))
-    const other = await signIn(freshPhone())
+    const otherPhone = freshPhone()
+    await verify(app.token, otherPhone)
+    const other = await signIn(otherPhone)
     const otherMe = await pageText(await other.get('/me'))
     const start = await pageText(await new FormBrowser().get('/')) // another browser's number form
 
-    for (const csrf of [undefined, '', 'x', '0'.repeat(64), field(otherMe, '/me/signout'), field(me, '/me/remove').toUpperCase()]) {
+    // A removal takes the confirmation's token for that session and that app, nothing else: not
+    // the session's own token (/me's forms: one click), not another app's, not another session's.
+    const second = await registerApp()
+    await verify(second.token, phone)
+    const confirmFor = async (b: FormBrowser, id: string) => field(await pageText(await b.get(`/me/remove?app=${id}`)), '/me/remove')
+    const confirmed = await confirmFor(browser, app.id)
+    const forged = [
+      ...[undefined, '', 'x', '0'.repeat(64), field(me, '/me/signout'), field(otherMe, '/me/signout'), confirmed.toUpperCase()],
+      ...[await confirmFor(browser, second.id), await confirmFor(other, app.id)],
+    ]
+    for (const csrf of forged) {
       const res = await browser.post('/me/remove', { ...(csrf === undefined ? {} : { csrf }), app: app.id })
       expect(res.status).toBe(403)
       expect(errorCode(await pageText(res))).toBe('invalid_csrf')
     }
-    expect((await lookup(app.token, phone)).status).toBe(200)
+    expect(((await (await lookup(app.token, phone)).json()) as any).apps.map((x: { app: string }) => x.app)).toEqual([app.id, second.id].sort())
+    expect((await browser.post('/me/remove', { csrf: confirmed, app: app.id })).status).toBe(303)
     const signout = await browser.post('/me/signout', { csrf: field(otherMe, '/me/signout') })
     expect(signout.status).toBe(403)
     expect((await browser.get('/me')).status).toBe(200)
@@ -616,23 +647,31 @@ describe('the page: errors with the API meanings, never a 500', () => {
     const phone = freshPhone()
     await verify(app.token, phone)
     const browser = await signIn(phone)
-    const me = await pageText(await browser.get('/me'))
-    const csrf = field(me, '/me/remove')
-    for (const target of ['no-such-app', '<img src=x onerror=alert(1)>', '']) {
-      const res = await browser.post('/me/remove', { csrf, app: target })
+    const unbound = await registerApp()
+    for (const target of ['no-such-app', unbound.id, '<img src=x onerror=alert(1)>', '']) {
+      const res = await browser.get(`/me/remove?app=${encodeURIComponent(target)}`)
       expect(res.status).toBe(404)
       const page = await pageText(res)
       expect(errorCode(page)).toBe('binding_not_found')
       expect(page).not.toContain('<img src=x')
-      expect(page).toContain(`<h3>${app.id}</h3>`)
+      expect(page).toContain(`<h3>App ${app.id}</h3>`)
     }
+    expect((await browser.get('/me/remove')).status).toBe(404)
+    const csrf = field(await pageText(await browser.get(`/me/remove?app=${app.id}`)), '/me/remove')
     expect((await browser.post('/me/remove', { csrf, app: app.id })).status).toBe(303)
     const twice = await browser.post('/me/remove', { csrf, app: app.id })
     expect(twice.status).toBe(404)
-    // A reflected ?removed= that is not an app id is ignored.
-    const hostile = await pageText(await browser.get('/me?removed=%3Cscript%3Ealert(1)%3C%2Fscript%3E'))
-    expect(hostile).not.toContain('<script')
-    expect(hostile).toContain('<div role="status" aria-live="polite"></div>')
+    expect(errorCode(await pageText(twice))).toBe('binding_not_found')
+    expect((await browser.get(`/me/remove?app=${app.id}`)).status).toBe(404)
+    // A reflected ?removed= is announced only for a registered app that is not bound: never
+    // markup, never an app that is still there.
+    const stillBound = await registerApp()
+    await verify(stillBound.token, phone)
+    for (const removed of ['%3Cscript%3Ealert(1)%3C%2Fscript%3E', stillBound.id, 'no-such-app']) {
+      const page = await pageText(await browser.get(`/me?removed=${removed}`))
+      expect(page).not.toContain('<script')
+      expect(page).toContain('<div role="status" aria-live="polite"></div>')
+    }
   })
 
   it('renders bodies that are not forms (415), too large (413) and unknown pages (404) as pages', async () => {
@@ -673,8 +712,8 @@ describe('holder logs', () => {
     const phone = freshPhone()
     await verify(app.token, phone)
     const browser = await signIn(phone)
-    const me = await pageText(await browser.get('/me'))
-    await browser.post('/me/remove', { csrf: field(me, '/me/remove'), app: app.id })
+    const confirm = await pageText(await browser.get(`/me/remove?app=${app.id}`))
+    expect((await browser.post('/me/remove', { csrf: field(confirm, '/me/remove'), app: app.id })).status).toBe(303)
     const token = browser.jar.get('whodis_session')!
     await call('GET', '/v1/holder/bindings', { token })
     const code = (await latestCode(phone))
@@ -683,7 +722,7 @@ describe('holder logs', () => {
       expect(() => JSON.parse(line)).not.toThrow()
       expect(line).not.toContain(phone.slice(2))
       expect(line).not.toContain(token)
-      expect(line).not.toContain(field(me, '/me/remove'))
+      expect(line).not.toContain(field(confirm, '/me/remove'))
       expect(line).not.toMatch(new RegExp(`"${code}"|: ${code}`))
     }
   })
