@@ -86,7 +86,12 @@ describe('docs/storage.md', () => {
     const dir = join(ROOT, 'src/durable-objects')
     const created = readdirSync(dir)
       .filter((f) => f.endsWith('.ts'))
-      .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/CREATE (?:TABLE|INDEX)(?: IF NOT EXISTS)? (\w+)/g)].map((m) => m[1]!))
+      .flatMap((f) => {
+        const text = readFileSync(join(dir, f), 'utf8')
+        // A table a later migration step drops is not part of the schema.
+        const dropped = new Set([...text.matchAll(/DROP TABLE (\w+)/g)].map((m) => m[1]!))
+        return [...text.matchAll(/CREATE (?:TABLE|INDEX)(?: IF NOT EXISTS)? (\w+)/g)].map((m) => m[1]!).filter((name) => !dropped.has(name))
+      })
     expect(created).toEqual(expect.arrayContaining(['bindings', 'bindings_by_expiry', 'bindings_by_app', 'entries_by_phone']))
     // Named in code type: `bindings`, `windows(start PK, count)`, `entries_by_phone (phone, idx)`.
     expect(created.filter((name) => !new RegExp('`' + name + '[`( ]').test(storage))).toEqual([])
