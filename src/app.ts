@@ -9,7 +9,7 @@ import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
 import { admin } from './routes/admin.ts'
-import { renderApiDocs } from './routes/api-docs.ts'
+import { renderApiDocs, type ApiDoc } from './routes/api-docs.ts'
 import { dev } from './routes/dev.ts'
 import { holder } from './routes/holder.ts'
 import { log } from './routes/log.ts'
@@ -17,6 +17,32 @@ import { numbers } from './routes/numbers.ts'
 import { pages } from './routes/pages.ts'
 import { verifications } from './routes/verifications.ts'
 import { wellKnown } from './routes/well-known.ts'
+
+/**
+ * openApiConfig is the top of /openapi.json. The server is the origin that serves the document,
+ * so a client generated from a deployment's document calls that deployment.
+ */
+function openApiConfig(origin: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'whodis directory',
+      version: '1',
+      description: 'Which messaging apps a phone number can be reached on, proven by SMS and logged for transparency.',
+      // The project has chosen no license yet (package.json is private); SPDX's form for that.
+      license: { name: 'No license granted (UNLICENSED)', identifier: 'LicenseRef-UNLICENSED' },
+    },
+    servers: [{ url: origin, description: 'this directory' }],
+    tags: [
+      { name: 'directory', description: "The directory's log origin and verifier key: what apps and mirrors pin." },
+      { name: 'admin', description: "The operator's routes: register and revoke apps, report reassigned numbers." },
+      { name: 'verifications', description: "An app proves a person's number with a one-time SMS code, which records a binding." },
+      { name: 'numbers', description: "Which apps a number can be reached on; an app removes its own binding." },
+      { name: 'holder', description: "A number's holder sees every app it is bound to and removes any binding." },
+      { name: 'log', description: 'The transparency log (C2SP tlog-tiles): checkpoints, tiles, entry bundles and snapshots.' },
+    ],
+  }
+}
 
 /** Builds the directory's HTTP app. */
 export function createApp() {
@@ -37,28 +63,22 @@ export function createApp() {
   app.openAPIRegistry.registerComponent('securitySchemes', 'appToken', {
     type: 'http',
     scheme: 'bearer',
-    description: "an app's token from POST /v1/admin/apps",
+    bearerFormat: 'whodis_app_ and 43 base64url characters',
+    description: "An app's token, from POST /v1/admin/apps (shown once).",
   })
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',
     scheme: 'bearer',
-    description: "the operator's ADMIN_TOKEN",
+    description: "The operator's ADMIN_TOKEN secret.",
   })
   app.openAPIRegistry.registerComponent('securitySchemes', 'holderSession', {
     type: 'http',
     scheme: 'bearer',
-    description: 'a holder session token from POST /v1/holder/verifications/{id}/check (30 minutes)',
+    bearerFormat: 'whodis_holder_ and 43 base64url characters',
+    description: 'A holder session token, from POST /v1/holder/verifications/{id}/check (valid for 30 minutes).',
   })
-  const docConfig = {
-    openapi: '3.1.0',
-    info: {
-      title: 'whodis directory',
-      version: '1',
-      description: 'Which messaging apps a phone number can be reached on, proven by SMS and logged for transparency.',
-    },
-  }
-  app.doc31('/openapi.json', docConfig)
-  app.get('/docs', (c) => c.html(renderApiDocs(app.getOpenAPI31Document(docConfig) as Parameters<typeof renderApiDocs>[0])))
+  app.doc31('/openapi.json', (c) => openApiConfig(new URL(c.req.url).origin))
+  app.get('/docs', (c) => c.html(renderApiDocs(app.getOpenAPI31Document(openApiConfig(new URL(c.req.url).origin)) as ApiDoc)))
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)))
   app.onError((err, c) => {

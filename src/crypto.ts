@@ -56,8 +56,16 @@ export function phoneTag(secret: string, e164: string): string {
   return hmacHex(secret, `whodis phone v1\n${e164}`)
 }
 
-/** What a CSRF token is bound to: a pre-session cookie, a pending challenge, or a holder session. */
-export type CsrfPurpose = 'start' | 'challenge' | 'session'
+/** A keyed tag of a client address (see src/client-address.ts) for per-client limit keys, so no address is stored. */
+export function clientTag(secret: string, address: string): string {
+  return hmacHex(secret, `whodis client v1\n${address}`).slice(0, 32)
+}
+
+/**
+ * What a CSRF token is bound to: a pre-session cookie, a pending challenge, a holder session, or
+ * a holder session together with the one app its confirmed removal names.
+ */
+export type CsrfPurpose = 'start' | 'challenge' | 'session' | 'remove'
 
 /** The CSRF token of a form: a MAC of the cookie-held value it is bound to, so only a page this origin rendered for that browser has it. */
 export function csrfToken(secret: string, purpose: CsrfPurpose, boundTo: string): string {

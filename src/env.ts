@@ -21,6 +21,11 @@ export interface Env {
   PHONE_CHALLENGE: DurableObjectNamespace<PhoneChallenge>
   LIMITER: DurableObjectNamespace<Limiter>
   OUTBOX: DurableObjectNamespace<DevOutbox>
+  /**
+   * Rate-limit binding: holder code requests per client address, a per-location flood shield in
+   * front of the exact caps (its limit and period are in wrangler.toml; see HOLDER_CLIENT_SHIELD).
+   */
+  HOLDER_CLIENT_LIMIT?: RateLimit
 
   /** Secret: bearer token for /v1/admin and /dev routes. */
   ADMIN_TOKEN?: string
@@ -40,12 +45,19 @@ export interface Env {
 
   LOG_ORIGIN?: string
   BINDING_TTL_DAYS?: string
+  /** App codes a number may receive per hour (all apps together; holder codes have their own budget). */
   SMS_PER_NUMBER_HOUR?: string
   SMS_PER_NUMBER_DAY?: string
   SMS_PER_APP_MINUTE?: string
+  /** App codes a country calling code may receive per minute. */
   SMS_PER_COUNTRY_MINUTE?: string
-  /** Codes the self-service page (holder verifications) may send per minute, across all numbers. */
+  /** Holder codes (the self-service page and /v1/holder) per minute, across all numbers. */
   SMS_HOLDER_PER_MINUTE?: string
+  /** Holder codes a number may receive per hour and per day (apart from app codes). */
+  SMS_HOLDER_PER_NUMBER_HOUR?: string
+  SMS_HOLDER_PER_NUMBER_DAY?: string
+  /** Holder codes one client address (an IPv4 address or an IPv6 /64) may request per hour. */
+  SMS_HOLDER_PER_CLIENT_HOUR?: string
   LOOKUPS_PER_APP_MINUTE?: string
   /** Milliseconds between sequencing rounds under load (a round starts at once when idle). */
   LOG_ROUND_MS?: string
@@ -89,6 +101,9 @@ export interface Limits {
   smsPerAppMinute: number
   smsPerCountryMinute: number
   smsHolderPerMinute: number
+  smsHolderPerNumberHour: number
+  smsHolderPerNumberDay: number
+  smsHolderPerClientHour: number
   lookupsPerAppMinute: number
 }
 
@@ -112,6 +127,9 @@ export function readLimits(env: Vars): Limits {
     smsPerAppMinute: positiveInt(env, 'SMS_PER_APP_MINUTE', 600),
     smsPerCountryMinute: positiveInt(env, 'SMS_PER_COUNTRY_MINUTE', 300),
     smsHolderPerMinute: positiveInt(env, 'SMS_HOLDER_PER_MINUTE', 30),
+    smsHolderPerNumberHour: positiveInt(env, 'SMS_HOLDER_PER_NUMBER_HOUR', 2),
+    smsHolderPerNumberDay: positiveInt(env, 'SMS_HOLDER_PER_NUMBER_DAY', 4),
+    smsHolderPerClientHour: positiveInt(env, 'SMS_HOLDER_PER_CLIENT_HOUR', 3),
     lookupsPerAppMinute: positiveInt(env, 'LOOKUPS_PER_APP_MINUTE', 6000),
   }
 }

@@ -2,7 +2,12 @@
  * One object per phone number (named by a keyed tag of the number, never the number itself):
  * its OTP challenges and its SMS send history. Every check runs without an `await` between
  * reading and writing the attempt counter, so the object's single thread judges concurrent
- * guesses one at a time and no more than {@link MAX_ATTEMPTS} are ever compared.
+ * guesses one at a time and no more than {@link MAX_ATTEMPTS} are ever compared; starts judge
+ * the send caps the same way.
+ *
+ * Sends are counted in two budgets that never touch: `app` (codes apps send) and `holder`
+ * (codes sent on the holder's own behalf, which anyone may ask for). Spending one can neither
+ * refuse nor reveal anything about the other.
  * @module
  */
 import { DurableObject } from 'cloudflare:workers'
@@ -18,6 +23,9 @@ const RETAIN_MS = 24 * 3_600_000
 const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
 
+/** Whose sends a send counts against. */
+export type SendBudget = 'app' | 'holder'
+
 /** What starting a challenge needs; the code itself never reaches this object, only its MAC. */
 export interface StartChallenge {
   id: string
@@ -26,6 +34,8 @@ export interface StartChallenge {
   publicKey: string | null
   codeMac: string
   now: number
+  /** The budget this send draws on, and that budget's caps for the last hour and day. */
+  budget: SendBudget
   perHour: number
   perDay: number
 }
@@ -60,17 +70,22 @@ export class PhoneChallenge extends DurableObject<object> {
         code_mac TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL)`,
       'CREATE TABLE sends (at INTEGER NOT NULL)',
+      "ALTER TABLE sends ADD COLUMN budget TEXT NOT NULL DEFAULT 'app'",
     ])
   }
 
-  /** Records a send and a new challenge unless the number's hourly or daily cap is reached. */
+  /**
+   * Records a send and a new challenge unless the budget's hourly or daily cap is reached (both
+   * sliding: a send counts for exactly an hour and a day). A refusal says when the budget's own
+   * sends free one, from nothing but that budget's sends.
+   */
   async start(req: StartChallenge): Promise<StartResult> {
-    const hour = this.sendsSince(req.now - HOUR_MS)
-    if (hour.count >= req.perHour) return { ok: false, window: 'hour', retryAfterMs: hour.oldest + HOUR_MS - req.now }
-    const day = this.sendsSince(req.now - DAY_MS)
-    if (day.count >= req.perDay) return { ok: false, window: 'day', retryAfterMs: day.oldest + DAY_MS - req.now }
+    const hour = this.sendsSince(req.budget, req.now - HOUR_MS, req.perHour)
+    if (hour.full) return { ok: false, window: 'hour', retryAfterMs: hour.freedAt + HOUR_MS - req.now }
+    const day = this.sendsSince(req.budget, req.now - DAY_MS, req.perDay)
+    if (day.full) return { ok: false, window: 'day', retryAfterMs: day.freedAt + DAY_MS - req.now }
     const expiresAt = req.now + CHALLENGE_TTL_MS
-    this.sql.exec('INSERT INTO sends (at) VALUES (?)', req.now)
+    this.sql.exec('INSERT INTO sends (at, budget) VALUES (?, ?)', req.now, req.budget)
     this.sql.exec(
       `INSERT INTO challenges (id, app, phone, public_key, code_mac, created_at, expires_at, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
@@ -126,11 +141,16 @@ export class PhoneChallenge extends DurableObject<object> {
     if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, now + 1000))
   }
 
-  private sendsSince(since: number): { count: number; oldest: number } {
-    const row = this.sql
-      .exec<{ n: number; oldest: number | null }>('SELECT COUNT(*) AS n, MIN(at) AS oldest FROM sends WHERE at > ?', since)
-      .one()
-    return { count: row.n, oldest: row.oldest ?? since }
+  /**
+   * Whether `budget` holds `cap` sends after `since`, and if so the time of the send whose
+   * leaving frees one (the oldest, or a later one when a lowered cap leaves more than `cap`).
+   */
+  private sendsSince(budget: SendBudget, since: number, cap: number): { full: false } | { full: true; freedAt: number } {
+    const times = this.sql
+      .exec<{ at: number }>('SELECT at FROM sends WHERE budget = ? AND at > ? ORDER BY at', budget, since)
+      .toArray()
+      .map((r) => r.at)
+    return times.length < cap ? { full: false } : { full: true, freedAt: times[times.length - cap]! }
   }
 
   private async scheduleCleanup(at: number): Promise<void> {

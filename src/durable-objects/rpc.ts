@@ -16,6 +16,7 @@ export interface SequencerRpc {
   registerApp(id: string, name: string, tokenHash: string): Promise<{ ok: true; num: number } | Refusal>
   revokeApp(id: string): Promise<{ ok: true; removed: number } | Refusal>
   apps(): Promise<AppRecord[]>
+  appNames(ids: string[]): Promise<Record<string, string>>
   append(source: number, seq: number, entries: Uint8Array[]): Promise<Appended>
   sequenced(indexes: number[]): Promise<SequencedResult>
   checkpointNote(): Promise<string | Refusal>

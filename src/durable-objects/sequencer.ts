@@ -73,6 +73,12 @@ export class Sequencer extends DurableObject<SequencerEnv> implements SequencerR
     return this.#core.apps()
   }
 
+  /** The names of the apps `ids` name (ids not registered are left out). */
+  async appNames(ids: string[]): Promise<Record<string, string>> {
+    const wanted = new Set(ids)
+    return Object.fromEntries(this.#core.apps().filter((a) => wanted.has(a.id)).map((a) => [a.id, a.name]))
+  }
+
   async append(source: number, seq: number, entries: Uint8Array[]) {
     return this.#core.append(source, seq, entries)
   }

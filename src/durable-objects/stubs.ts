@@ -3,19 +3,19 @@
  * src/directory.ts).
  * @module
  */
+import { exactLimit, takeOrRefuse } from '../adapters/limits.ts'
 import { phoneTag } from '../crypto.ts'
 import type { Env } from '../env.ts'
-import { ApiError, rateLimited } from '../errors.ts'
+import { ApiError } from '../errors.ts'
 
 /** The challenge object of a number, named by a keyed tag so object names do not reveal numbers. */
 export function phoneChallenge(env: Env, secret: string, e164: string) {
   return env.PHONE_CHALLENGE.getByName(phoneTag(secret, e164))
 }
 
-/** Takes one unit of limit `key`, or throws `429 rate_limited` with Retry-After. */
-export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string): Promise<void> {
-  const result = await env.LIMITER.getByName(key).take(limit, windowMs, Date.now())
-  if (!result.ok) throw rateLimited(`${what} (${limit} per ${windowMs / 1000} s)`, result.retryAfterMs)
+/** Takes one unit of the exact limit `key` (`limit` per sliding `windowMs`), or throws `429 rate_limited` with Retry-After. */
+export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string, now = Date.now()): Promise<void> {
+  await takeOrRefuse(exactLimit(env.LIMITER, limit, windowMs), key, now, what)
 }
 
 /** Challenge ids: the challenge object's id (64 hex) and 128 random bits (32 hex). */

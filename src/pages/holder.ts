@@ -172,13 +172,19 @@ export function describeChange(c: Change): string {
   return OPS[c.op] ?? c.op
 }
 
-function bindingCard(b: Binding, csrf: string): Html {
+/** Apps as people know them: registered names by app id (an id without one shows as itself). */
+export type AppNames = Readonly<Record<string, string>>
+
+const nameOf = (names: AppNames, app: string) => names[app] ?? app
+
+// Remove asks first: the button opens the confirmation page (a GET, so it changes nothing).
+function bindingCard(b: Binding, names: AppNames): Html {
+  const name = nameOf(names, b.app)
   return html`<li class="binding">
-<h3>${b.app}</h3>
-<form method="post" action="/me/remove">
-<input type="hidden" name="csrf" value="${csrf}">
+<div><h3>${name}</h3><p class="app-id">App id: <code>${b.app}</code></p></div>
+<form method="get" action="/me/remove">
 <input type="hidden" name="app" value="${b.app}">
-<button type="submit" class="danger">Remove<span class="vh"> ${b.app}</span></button>
+<button type="submit" class="danger">Remove<span class="vh"> ${name}</span></button>
 </form>
 <dl>
 <dt>Verified</dt><dd>${time(b.verifiedAt)}</dd>
@@ -187,11 +193,11 @@ function bindingCard(b: Binding, csrf: string): Html {
 </li>`
 }
 
-function entryRow(c: Change): Html {
+function entryRow(c: Change, names: AppNames): Html {
   return html`<tr>
 <td class="idx">${c.index}</td>
 <td>${describeChange(c)}</td>
-<td>${c.app}</td>
+<td>${nameOf(names, c.app)}</td>
 <td>${time(c.at)}</td>
 </tr>`
 }
@@ -202,12 +208,13 @@ export function mePage(opts: {
   bindings: Binding[]
   entries: Change[]
   more: boolean
+  names: AppNames
   csrf: string
   sessionEnds: number
   notice?: string | null
   error?: PageError | null
 }): Html {
-  const { bindings, entries, error } = opts
+  const { bindings, entries, names, error } = opts
   const count = bindings.length
   return layout({
     title: `Apps that can find ${formatPhone(opts.phone)}`,
@@ -220,7 +227,7 @@ ${errorSummary(error)}
 <p class="muted">Each app below proved your number with a code. If you never used one of them, someone may have misused your number: remove it. You decide who may find you.</p>
 ${
   count > 0
-    ? html`<ul class="bindings">${bindings.map((b) => bindingCard(b, opts.csrf))}</ul>`
+    ? html`<ul class="bindings">${bindings.map((b) => bindingCard(b, names))}</ul>`
     : html`<p class="empty">No app can find your number through whodis.</p>`
 }
 </section>
@@ -232,7 +239,7 @@ ${
     ? html`<div class="table-wrap"><table>
 <caption>${opts.more ? `The newest ${entries.length} log entries that touch your number` : 'Log entries that touch your number'}, newest first</caption>
 <thead><tr><th scope="col">Entry</th><th scope="col">Change</th><th scope="col">App</th><th scope="col">When</th></tr></thead>
-<tbody>${entries.map(entryRow)}</tbody>
+<tbody>${entries.map((c) => entryRow(c, names))}</tbody>
 </table></div>`
     : html`<p class="empty">The log has no entries for your number.</p>`
 }
@@ -242,6 +249,24 @@ ${
 <form method="post" action="/me/signout">
 <input type="hidden" name="csrf" value="${opts.csrf}">
 <button type="submit" class="secondary">Sign out</button>
+</form>
+</div>`,
+  })
+}
+
+/** Step 4 (only to remove): what removing one app does, and the one form that does it. */
+export function confirmRemovePage(opts: { phone: string; binding: Binding; name: string; csrf: string }): Html {
+  const { binding, name } = opts
+  return layout({
+    title: `Remove ${name} from ${formatPhone(opts.phone)}?`,
+    body: html`<h1>Remove ${name}?</h1>
+<div class="panel">
+<p>${name} (app id <code>${binding.app}</code>) will no longer find <span class="number">${formatPhone(opts.phone)}</span> through whodis. It was verified on ${time(binding.verifiedAt)}.</p>
+<p>The removal is recorded in the public log as removed by you. To use ${name} with whodis again, verify your number in ${name}.</p>
+<form method="post" action="/me/remove">
+<input type="hidden" name="csrf" value="${opts.csrf}">
+<input type="hidden" name="app" value="${binding.app}">
+<div class="actions"><button type="submit" class="danger">Yes, remove ${name}</button><a class="button secondary" href="/me">No, keep ${name}</a></div>
 </form>
 </div>`,
   })

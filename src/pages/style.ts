@@ -50,6 +50,9 @@ button:hover{background:var(--accent-hover);border-color:var(--accent-hover)}
 button.secondary{background:transparent;color:var(--accent)}
 button.danger{background:transparent;color:var(--danger);border-color:var(--danger)}
 button.secondary:hover,button.danger:hover{background:var(--bg)}
+a.button{display:inline-flex;align-items:center;font-weight:650;min-height:2.75rem;padding:.6rem 1.15rem;border-radius:.5rem;
+border:2px solid var(--accent);text-decoration:none}
+a.button.secondary:hover{background:var(--bg)}
 button.link{background:none;border:0;padding:0;min-height:auto;color:var(--accent);text-decoration:underline;font-weight:400}
 .alert,.status{border-left:6px solid;border-radius:.5rem;padding:.85rem 1rem;margin:0 0 1.25rem}
 .alert{border-color:var(--danger);background:var(--danger-bg)}
@@ -65,6 +68,7 @@ grid-template-columns:1fr auto;align-items:start}
 .binding dt{color:var(--muted)}
 .binding dd{margin:0}
 .binding form{margin:0}
+.app-id{margin:.1rem 0 0;color:var(--muted);font-size:.9rem}
 .empty{padding:1rem;border:1px dashed var(--line);border-radius:.75rem;color:var(--muted)}
 .table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:.75rem;background:var(--card)}
 table{width:100%;border-collapse:collapse;font-size:.95rem}

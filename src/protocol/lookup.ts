@@ -53,4 +53,4 @@ export function lookupBody(phone: string, bindings: readonly LookupBinding[], no
 }
 
 /** The 404 body for a number with no live binding. */
-export const NUMBER_NOT_FOUND = { error: { code: 'number_not_found', message: 'no app is bound to this number' } }
+export const NUMBER_NOT_FOUND = { error: { code: 'number_not_found', message: 'no app is bound to this number' } } as const

@@ -20,6 +20,8 @@ admin.openapi(
   createRoute({
     method: 'post',
     path: '/v1/admin/apps',
+    operationId: 'createApp',
+    tags: ['admin'],
     summary: 'Register an app; its token is shown once',
     security,
     request: {
@@ -35,7 +37,8 @@ admin.openapi(
                 .min(1)
                 .max(64)
                 .regex(/^[^\p{C}]+$/u, 'name must not contain control characters')
-                .openapi({ example: 'App A' }),
+                // zod writes this pattern with its flags appended (`/u`), which no schema validator reads.
+                .openapi({ example: 'App A', pattern: '^[^\\p{C}]+$' }),
             }),
           },
         },
@@ -46,7 +49,7 @@ admin.openapi(
         description: 'registered',
         content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } },
       },
-      ...errors(400, 401, 409, 413, 415),
+      ...errors('invalid_request', 'malformed_json', 'unauthorized', 'app_exists', 'body_too_large', 'unsupported_media_type', 'log_unavailable', 'not_configured'),
     },
   }),
   async (c) => {
@@ -62,6 +65,8 @@ admin.openapi(
   createRoute({
     method: 'delete',
     path: '/v1/admin/apps/{id}',
+    operationId: 'revokeApp',
+    tags: ['admin'],
     summary: 'Revoke an app and remove its bindings',
     security,
     request: { params: z.object({ id: z.string() }) },
@@ -72,7 +77,7 @@ admin.openapi(
           'application/json': { schema: z.object({ id: z.string(), revoked: z.boolean(), bindingsRemoved: z.number() }) },
         },
       },
-      ...errors(401, 404),
+      ...errors('unauthorized', 'app_not_found', 'log_unavailable', 'not_configured'),
     },
   }),
   async (c) => {
@@ -91,6 +96,8 @@ admin.openapi(
   createRoute({
     method: 'post',
     path: '/v1/admin/reassigned',
+    operationId: 'reportReassignedNumbers',
+    tags: ['admin'],
     summary: 'Remove bindings of reassigned numbers verified before their disconnection',
     security,
     request: {
@@ -107,7 +114,7 @@ admin.openapi(
     },
     responses: {
       200: { description: 'applied', content: { 'application/json': { schema: z.object({ removed: z.number() }) } } },
-      ...errors(400, 401, 413, 415),
+      ...errors('invalid_request', 'malformed_json', 'invalid_phone', 'unauthorized', 'body_too_large', 'unsupported_media_type', 'log_unavailable', 'not_configured'),
     },
   }),
   async (c) => {
@@ -117,7 +124,7 @@ admin.openapi(
       try {
         return { phone: parsePhone(phone).e164, disconnectedAt: Date.parse(disconnectedAt) }
       } catch (err) {
-        if (err instanceof ApiError) throw new ApiError(400, err.code, `numbers[${i}]: ${err.message}`)
+        if (err instanceof ApiError) throw err.withMessage(`numbers[${i}]: ${err.message}`)
         throw err
       }
     })

@@ -5,16 +5,29 @@
  * (`/v1/holder/...`), so both give the same answers with the same error codes.
  *
  * Holder challenges live in the same per-number {@link PhoneChallenge} object as app
- * challenges, under the reserved app id {@link HOLDER_APP}: they count against the same
- * per-number hourly and daily send caps, and neither kind can be completed as the other.
+ * challenges, under the reserved app id {@link HOLDER_APP}, so neither kind can be completed as
+ * the other; their sends draw on the number's own holder budget, never on the apps' budget.
+ * Anyone may ask for a holder code, so every start passes, in order:
+ *
+ * 1. the client's flood shield (the rate-limit binding {@link HOLDER_CLIENT_SHIELD}, per location);
+ * 2. the client's exact hourly cap (`SMS_HOLDER_PER_CLIENT_HOUR`, keyed by a tag of its address);
+ * 3. the cap on holder codes in all (`SMS_HOLDER_PER_MINUTE`);
+ * 4. the number's holder budget (`SMS_HOLDER_PER_NUMBER_HOUR`, `SMS_HOLDER_PER_NUMBER_DAY`).
+ *
+ * Each counts the attempts that reach it, so one client spends at most its own cap of the later
+ * ones. The budgets of 3 and 4 are shared with strangers: their refusals give the whole window
+ * as Retry-After, never the time of a send this caller did not make. docs/abuse.md has the
+ * worst cases these allow.
  * @module
  */
 import { createHolderSession } from '../adapters/holder-sessions.ts'
+import { edgeLimit, exactLimit, takeOrRefuse, type Limit } from '../adapters/limits.ts'
 import { smsSender } from '../adapters/sms/index.ts'
-import { newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
+import { clientAddress } from '../client-address.ts'
+import { clientTag, newOtpCode, otpMac, phoneTag, randomHex } from '../crypto.ts'
 import type { Binding, Change } from '../core/binding-shard.ts'
 import { shardFor } from '../directory.ts'
-import { checkChallenge, phoneChallenge, takeLimit } from '../durable-objects/stubs.ts'
+import { checkChallenge, phoneChallenge } from '../durable-objects/stubs.ts'
 import { readLimits, requireSecret, type Env } from '../env.ts'
 import { ApiError, orRefuse, rateLimited } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -26,17 +39,28 @@ import { smsFailure } from './verifications.ts'
  * so no registered app can ever have this one.
  */
 export const HOLDER_APP = '_holder'
-/** Limiter key of the global per-minute cap on holder sends. */
+/** Limiter key of the cap on holder sends in all. */
 export const HOLDER_SEND_LIMIT_KEY = 'sms-holder'
+/** Limiter key prefix of the per-client hourly caps (followed by the client's tag). */
+export const HOLDER_CLIENT_LIMIT_PREFIX = 'sms-holder-client:'
+/** The `HOLDER_CLIENT_LIMIT` binding's `simple` setting; wrangler.toml must say the same. */
+export const HOLDER_CLIENT_SHIELD = { limit: 5, periodS: 60 } as const
 /** Most log entries shown to a holder (newest first). */
 export const HOLDER_ENTRIES_SHOWN = 100
 
+const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+
 // A challenge id is the per-number object's id (64 hex) followed by 128 random bits (32 hex).
 
-/** Sends "whodis code: NNNNNN" to the number `input` names, after every send cap allows it. */
+/**
+ * Sends "whodis code: NNNNNN" to the number `input` names, for the client whose
+ * `CF-Connecting-IP` is `clientHeader`, after every cap allows it.
+ */
 export async function startHolderVerification(
   env: Env,
   input: unknown,
+  clientHeader: string | null | undefined,
   log: Logger,
   now = Date.now(),
 ): Promise<{ id: string; phone: string; expiresAt: number }> {
@@ -44,16 +68,24 @@ export async function startHolderVerification(
   const secret = requireSecret(env, 'HMAC_SECRET')
   const limits = readLimits(env)
   const sms = smsSender(env)
+  if (!env.HOLDER_CLIENT_LIMIT) throw new ApiError(503, 'not_configured', 'the HOLDER_CLIENT_LIMIT rate-limit binding is missing')
   const tag = phoneTag(secret, phone.e164).slice(0, 16)
+  const client = clientTag(secret, clientAddress(clientHeader))
 
-  await takeLimit(env, HOLDER_SEND_LIMIT_KEY, limits.smsHolderPerMinute, 60_000, 'too many codes sent from this page')
-  await takeLimit(
-    env,
-    `sms-cc:${phone.countryCallingCode}`,
-    limits.smsPerCountryMinute,
-    60_000,
-    `too many codes sent to +${phone.countryCallingCode} numbers`,
-  )
+  const pass = async (cap: string, limit: Limit, key: string, what: string, shared = false) => {
+    try {
+      await takeOrRefuse(limit, key, now, what, shared)
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 429) log.warn('holder_capped', { cap })
+      throw err
+    }
+  }
+  const shield = edgeLimit(env.HOLDER_CLIENT_LIMIT, HOLDER_CLIENT_SHIELD.limit, HOLDER_CLIENT_SHIELD.periodS * 1000)
+  await pass('client_shield', shield, client, 'too many requests from this address')
+  const perClient = exactLimit(env.LIMITER, limits.smsHolderPerClientHour, HOUR_MS)
+  await pass('client_hour', perClient, HOLDER_CLIENT_LIMIT_PREFIX + client, 'too many codes requested from this address')
+  const inAll = exactLimit(env.LIMITER, limits.smsHolderPerMinute, 60_000)
+  await pass('all_minute', inAll, HOLDER_SEND_LIMIT_KEY, 'too many codes sent from this page', true)
 
   const challenge = phoneChallenge(env, secret, phone.e164)
   const id = challenge.id.toString() + randomHex(16)
@@ -65,12 +97,14 @@ export async function startHolderVerification(
     publicKey: null,
     codeMac: otpMac(secret, id, code),
     now,
-    perHour: limits.smsPerNumberHour,
-    perDay: limits.smsPerNumberDay,
+    budget: 'holder',
+    perHour: limits.smsHolderPerNumberHour,
+    perDay: limits.smsHolderPerNumberDay,
   })
   if (!started.ok) {
     log.warn('sms_capped', { phoneTag: tag, window: started.window, holder: true })
-    throw rateLimited(`too many codes sent to this number in the last ${started.window}`, started.retryAfterMs)
+    // The whole window, not when the oldest send leaves: those sends may be someone else's.
+    throw rateLimited(`too many codes sent to this number in the last ${started.window}`, started.window === 'hour' ? HOUR_MS : DAY_MS)
   }
   try {
     await sms.send({ to: phone.e164, body: `whodis code: ${code}` })

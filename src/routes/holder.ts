@@ -10,7 +10,7 @@ import { deleteHolderSession } from '../adapters/holder-sessions.ts'
 import type { AppEnv } from '../env.ts'
 import { requireHolder } from '../middleware/auth.ts'
 import { checkHolderCode, holderOverview, removeHolderBinding, startHolderVerification } from './holder-flow.ts'
-import { AppId, BindingEntry, errors, isoSeconds, Phone, Timestamp, WrongCodeResponse } from './schemas.ts'
+import { AppId, BindingEntry, errors, isoSeconds, Phone, Timestamp } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const holder = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -24,9 +24,12 @@ holder.openapi(
   createRoute({
     method: 'post',
     path: '/v1/holder/verifications',
+    operationId: 'startHolderVerification',
+    tags: ['holder'],
+    security: [],
     summary: "Send a one-time code to a number on its holder's own behalf",
     description:
-      'No token: anyone may ask for a code, which only the number can read. Counts against the per-number and per-country send caps shared with app verifications, and against SMS_HOLDER_PER_MINUTE.',
+      "No token: anyone may ask for a code, which only the number can read. Limited per client address (a flood shield and SMS_HOLDER_PER_CLIENT_HOUR), in all (SMS_HOLDER_PER_MINUTE) and per number (SMS_HOLDER_PER_NUMBER_HOUR, SMS_HOLDER_PER_NUMBER_DAY: the number's holder budget, apart from the codes apps send). Every window slides; a 429's Retry-After derives only from the caller's own budget, or is the whole window when the budget is shared.",
     request: {
       body: { required: true, content: { 'application/json': { schema: z.object({ phone: Phone }) } } },
     },
@@ -35,11 +38,22 @@ holder.openapi(
         description: 'code sent ("whodis code: NNNNNN")',
         content: { 'application/json': { schema: z.object({ id: z.string(), expiresAt: Timestamp }) } },
       },
-      ...errors(400, 413, 415, 422, 429, 502, 503),
+      ...errors(
+        'invalid_request',
+        'malformed_json',
+        'invalid_phone',
+        'body_too_large',
+        'unsupported_media_type',
+        'sms_undeliverable',
+        'rate_limited',
+        'sms_provider_error',
+        'sms_unavailable',
+        'not_configured',
+      ),
     },
   }),
   async (c) => {
-    const started = await startHolderVerification(c.env, c.req.valid('json').phone, c.var.log)
+    const started = await startHolderVerification(c.env, c.req.valid('json').phone, c.req.header('CF-Connecting-IP'), c.var.log)
     return c.json({ id: started.id, expiresAt: isoSeconds(started.expiresAt) }, 201)
   },
 )
@@ -48,6 +62,9 @@ holder.openapi(
   createRoute({
     method: 'post',
     path: '/v1/holder/verifications/{id}/check',
+    operationId: 'checkHolderVerification',
+    tags: ['holder'],
+    security: [],
     summary: 'Check a holder code; a right one opens a 30-minute holder session',
     request: {
       params: z.object({ id: z.string() }),
@@ -67,8 +84,18 @@ holder.openapi(
           },
         },
       },
-      422: WrongCodeResponse,
-      ...errors(400, 404, 410, 413, 415, 503),
+      ...errors(
+        'invalid_request',
+        'malformed_json',
+        'verification_not_found',
+        'verification_expired',
+        'verification_exhausted',
+        'verification_used',
+        'body_too_large',
+        'unsupported_media_type',
+        'wrong_code',
+        'not_configured',
+      ),
     },
   }),
   async (c) => {
@@ -94,6 +121,8 @@ holder.openapi(
   createRoute({
     method: 'get',
     path: '/v1/holder/bindings',
+    operationId: 'listHolderBindings',
+    tags: ['holder'],
     summary: "The holder's number: every app it is bound to and the log entries that touch it",
     security,
     responses: {
@@ -110,7 +139,7 @@ holder.openapi(
           },
         },
       },
-      ...errors(401),
+      ...errors('unauthorized'),
     },
   }),
   async (c) => {
@@ -137,10 +166,12 @@ holder.openapi(
   createRoute({
     method: 'delete',
     path: '/v1/holder/bindings/{app}',
+    operationId: 'removeHolderBinding',
+    tags: ['holder'],
     summary: "Remove any app's binding of the holder's number (logged with reason holder)",
     security,
     request: { params: z.object({ app: AppId }) },
-    responses: { 204: { description: 'removed' }, ...errors(400, 401, 404) },
+    responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'unauthorized', 'binding_not_found', 'log_unavailable') },
   }),
   async (c) => {
     await removeHolderBinding(c.env, c.var.holder.phone, c.req.valid('param').app, c.var.log)
@@ -152,9 +183,11 @@ holder.openapi(
   createRoute({
     method: 'delete',
     path: '/v1/holder/session',
+    operationId: 'endHolderSession',
+    tags: ['holder'],
     summary: 'End the holder session',
     security,
-    responses: { 204: { description: 'ended' }, ...errors(401) },
+    responses: { 204: { description: 'ended' }, ...errors('unauthorized') },
   }),
   async (c) => {
     await deleteHolderSession(c.env.DIRECTORY, c.var.holder.tokenHash)

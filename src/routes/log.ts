@@ -33,8 +33,11 @@ log.openapi(
   createRoute({
     method: 'get',
     path: '/log/checkpoint',
+    operationId: 'getCheckpoint',
+    tags: ['log'],
+    security: [],
     summary: 'The latest signed checkpoint (C2SP tlog-checkpoint in signed-note form)',
-    responses: { 200: text('the checkpoint note'), ...errors(503) },
+    responses: { 200: text('the checkpoint note'), ...errors('not_configured') },
   }),
   async (c) => {
     const note = (await getText(c.env.LOG, CHECKPOINT_KEY)) ?? orRefuse(await sequencer(c.env).checkpointNote())
@@ -56,17 +59,22 @@ log.get('/log/tile/*', async (c) => {
 log.openAPIRegistry.registerPath({
   method: 'get',
   path: '/log/tile/{level}/{index}',
+  operationId: 'getHashTile',
+  tags: ['log'],
+  security: [],
   summary: 'A hash tile, `tile/<L>/<N>[.p/<W>]` (C2SP tlog-tiles, height 8); `<N>` may span several path segments',
   request: { params: z.object({ level: z.string(), index: z.string() }) },
-  responses: { 200: binary('the tile: concatenated 32-byte hashes'), ...errors(404) },
+  responses: { 200: binary('the tile: concatenated 32-byte hashes'), ...errors('not_found') },
 })
 log.openAPIRegistry.registerPath({
   method: 'get',
   path: '/log/tile/entries/{index}',
+  operationId: 'getEntryBundle',
+  tags: ['log'],
   summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each',
   security: [{ appToken: [] }],
   request: { params: z.object({ index: z.string() }) },
-  responses: { 200: binary('the entry bundle'), ...errors(401, 404) },
+  responses: { 200: binary('the entry bundle'), ...errors('unauthorized', 'not_found') },
 })
 
 const SnapshotSize = z.object({ size: z.string().regex(/^(0|[1-9][0-9]{0,15})$/).openapi({ example: '10000' }) })
@@ -75,8 +83,11 @@ log.openapi(
   createRoute({
     method: 'get',
     path: '/log/snapshot/latest',
+    operationId: 'getLatestSnapshotManifest',
+    tags: ['log'],
+    security: [],
     summary: 'The signed manifest (whodis.snapshot/v1) of the newest snapshot',
-    responses: { 200: text('the manifest note'), ...errors(404) },
+    responses: { 200: text('the manifest note'), ...errors('snapshot_not_found') },
   }),
   // No longer-lived than the checkpoint's cache: a mirror must never see a snapshot newer than the checkpoint.
   async (c) => note(c, LATEST_SNAPSHOT_KEY, 'public, max-age=2'),
@@ -86,9 +97,12 @@ log.openapi(
   createRoute({
     method: 'get',
     path: '/log/snapshot/{size}/manifest',
+    operationId: 'getSnapshotManifest',
+    tags: ['log'],
+    security: [],
     summary: 'The signed manifest of the snapshot at a tree size',
     request: { params: SnapshotSize },
-    responses: { 200: text('the manifest note'), ...errors(404) },
+    responses: { 200: text('the manifest note'), ...errors('invalid_request', 'snapshot_not_found') },
   }),
   async (c) => note(c, snapshotManifestKey(Number(c.req.valid('param').size)), `public, ${IMMUTABLE}`),
 )
@@ -98,10 +112,12 @@ log.openapi(
   createRoute({
     method: 'get',
     path: '/log/snapshot/{size}/data',
+    operationId: 'getSnapshotData',
+    tags: ['log'],
     summary: 'A snapshot file (gzip of the whodis snapshot v1 format); check it against its manifest',
     security: [{ appToken: [] }],
     request: { params: SnapshotSize },
-    responses: { 200: binary('the gzip-compressed snapshot'), ...errors(401, 404) },
+    responses: { 200: binary('the gzip-compressed snapshot'), ...errors('invalid_request', 'unauthorized', 'snapshot_not_found') },
   }),
   async (c) => {
     const data = await getBytes(c.env.LOG, snapshotDataKey(Number(c.req.valid('param').size)))

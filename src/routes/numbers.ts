@@ -24,6 +24,8 @@ numbers.openapi(
   createRoute({
     method: 'get',
     path: '/v1/numbers/{phone}',
+    operationId: 'lookupNumber',
+    tags: ['numbers'],
     summary: 'Which apps a number can be reached on',
     security,
     request: {
@@ -44,7 +46,7 @@ numbers.openapi(
           },
         },
       },
-      ...errors(400, 401, 404, 429),
+      ...errors('invalid_request', 'invalid_phone', 'unauthorized', 'number_not_found', 'rate_limited', 'not_configured'),
     },
   }),
   async (c) => {
@@ -73,10 +75,12 @@ numbers.openapi(
   createRoute({
     method: 'delete',
     path: '/v1/numbers/{phone}/apps/{app}',
+    operationId: 'removeBinding',
+    tags: ['numbers'],
     summary: "Remove this app's own binding of a number",
     security,
     request: { params: z.object({ phone: z.string(), app: AppId }) },
-    responses: { 204: { description: 'removed' }, ...errors(400, 401, 403, 404) },
+    responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'invalid_phone', 'unauthorized', 'forbidden', 'binding_not_found', 'log_unavailable') },
   }),
   async (c) => {
     const params = c.req.valid('param')

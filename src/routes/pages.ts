@@ -3,13 +3,15 @@
  *
  * - `GET /` asks for the number; `POST /me/start` texts a code and redirects to `GET /me/code`;
  * - `POST /me/code` checks it, opens a 30-minute session and redirects to `GET /me`;
- * - `GET /me` lists the number's bindings and log entries; `POST /me/remove` removes one and
- *   redirects back; `POST /me/signout` ends the session.
+ * - `GET /me` lists the number's bindings (by app name) and log entries; each binding's Remove
+ *   opens `GET /me/remove?app=`, which says what removing it does, and only its form,
+ *   `POST /me/remove`, removes the binding and redirects back; `POST /me/signout` ends the session.
  *
- * Every form POSTs (URL-encoded, at most 16 KiB) and carries a CSRF token: an HMAC of the
- * cookie-held value it protects (the pre-session cookie, the pending challenge, or the session
- * token's hash). Cookies are HttpOnly, SameSite=Strict, Path=/, and Secure except on plain-HTTP
- * loopback. Errors are rendered on the page with the API's status and code, never as a 500.
+ * Every form that changes anything POSTs (URL-encoded, at most 16 KiB) and carries a CSRF
+ * token: an HMAC of the cookie-held value it protects (the pre-session cookie, the pending
+ * challenge, or the session token's hash, and for a removal the one app it removes too). Cookies
+ * are HttpOnly, SameSite=Strict, Path=/, and Secure except on plain-HTTP loopback. Errors are
+ * rendered on the page with the API's status and code, never as a 500.
  * @module
  */
 import { Hono, type Context } from 'hono'
@@ -20,15 +22,16 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { deleteHolderSession, HOLDER_SESSION_TTL_MS, readHolderSession } from '../adapters/holder-sessions.ts'
 import { csrfToken, csrfValid, randomHex, type CsrfPurpose } from '../crypto.ts'
 import { CHALLENGE_TTL_MS } from '../durable-objects/phone-challenge.ts'
+import { sequencer } from '../directory.ts'
 import { requireSecret, type AppEnv, type HolderIdentity } from '../env.ts'
 import { ApiError, toApiError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { formGuard } from '../middleware/request.ts'
-import { codePage, errorPage, formatTime, formatWait, mePage, startPage, type PageError } from '../pages/holder.ts'
+import { codePage, confirmRemovePage, errorPage, formatTime, formatWait, mePage, startPage, type AppNames, type PageError } from '../pages/holder.ts'
 import type { Html } from '../pages/html.ts'
 import { CSS_HASH } from '../pages/style.ts'
 import { isE164 } from '../protocol/phone.ts'
-import { checkHolderCode, holderOverview, removeHolderBinding, startHolderVerification } from './holder-flow.ts'
+import { checkHolderCode, holderOverview, removeHolderBinding, startHolderVerification, type HolderOverview } from './holder-flow.ts'
 import { APP_ID } from './schemas.ts'
 
 type Ctx = Context<AppEnv>
@@ -163,13 +166,26 @@ function renderStart(c: Ctx, err?: ApiError, phone?: string): Response {
   return respond(c, startPage({ csrf: startCsrf(c), phone, error: err ? describeError(err) : null }), err?.status ?? 200, err)
 }
 
-async function renderMe(c: Ctx, holder: HolderIdentity, opts: { notice?: string | null; err?: ApiError } = {}): Promise<Response> {
+/** The names of every app the overview mentions, from the app registry in one request. */
+async function appNames(c: Ctx, view: HolderOverview): Promise<AppNames> {
+  const ids = [...new Set([...view.bindings.map((b) => b.app), ...view.entries.map((e) => e.app)])]
+  return ids.length ? sequencer(c.env).appNames(ids) : {}
+}
+
+/** What the CSRF token of the form that removes `app` is bound to: the session and that one app. */
+const removal = (holder: HolderIdentity, app: string) => `${holder.tokenHash}\n${app}`
+
+async function renderMe(c: Ctx, holder: HolderIdentity, opts: { removed?: string; err?: ApiError } = {}): Promise<Response> {
   const view = await holderOverview(c.env, holder.phone)
+  const names = await appNames(c, view)
+  // Announced only for a registered app that is no longer bound, so a crafted link can say nothing false.
+  const removed = opts.removed && !view.bindings.some((b) => b.app === opts.removed) ? names[opts.removed] : undefined
   const page = mePage({
     ...view,
+    names,
     csrf: csrfToken(secret(c), 'session', holder.tokenHash),
     sessionEnds: holder.expiresAt,
-    notice: opts.notice,
+    notice: removed ? `Removed ${removed}. It can no longer find your number through whodis.` : null,
     error: opts.err ? describeError(opts.err) : null,
   })
   return respond(c, page, opts.err?.status ?? 200, opts.err)
@@ -204,7 +220,7 @@ pages.post('/me/start', async (c) => {
     const pre = getCookie(c, COOKIES.pre)
     if (!pre || !/^[0-9a-f]{32}$/.test(pre)) throw new ApiError(403, 'invalid_csrf', 'this form has expired or did not come from this page')
     requireCsrf(c, 'start', pre, body.csrf)
-    const started = await startHolderVerification(c.env, phone, c.var.log)
+    const started = await startHolderVerification(c.env, phone, c.req.header('CF-Connecting-IP'), c.var.log)
     setCookie(c, COOKIES.challenge, `${started.id}.${started.phone}`, cookieOptions(c, CHALLENGE_TTL_MS / 1000))
     return c.redirect('/me/code', 303)
   } catch (err) {
@@ -253,9 +269,21 @@ pages.post('/me/code', async (c) => {
 pages.get('/me', async (c) => {
   const holder = await currentSession(c)
   if (!holder) return signedOut(c)
-  const removed = c.req.query('removed')
-  const notice = removed && APP_ID.test(removed) ? `Removed ${removed}. It can no longer find your number through whodis.` : null
-  return renderMe(c, holder, { notice })
+  return renderMe(c, holder, { removed: c.req.query('removed') })
+})
+
+const notBound = (app: string) => new ApiError(404, 'binding_not_found', `this number is not bound to ${APP_ID.test(app) ? app : 'that app'}`)
+
+pages.get('/me/remove', async (c) => {
+  const holder = await currentSession(c)
+  if (!holder) return signedOut(c)
+  const app = c.req.query('app') ?? ''
+  if (!APP_ID.test(app)) return renderMe(c, holder, { err: notBound(app) })
+  const [view, names] = await Promise.all([holderOverview(c.env, holder.phone), sequencer(c.env).appNames([app])])
+  const binding = view.bindings.find((b) => b.app === app)
+  if (!binding) return renderMe(c, holder, { err: notBound(app) })
+  const name = names[app] ?? app
+  return c.html(confirmRemovePage({ phone: holder.phone, binding, name, csrf: csrfToken(secret(c), 'remove', removal(holder, app)) }).value, 200)
 })
 
 pages.post('/me/remove', async (c) => {
@@ -263,9 +291,9 @@ pages.post('/me/remove', async (c) => {
   const holder = await currentSession(c)
   if (!holder) return signedOut(c)
   try {
-    requireCsrf(c, 'session', holder.tokenHash, body.csrf)
     const app = body.app ?? ''
-    if (!APP_ID.test(app)) throw new ApiError(404, 'binding_not_found', `this number is not bound to ${app || 'that app'}`)
+    requireCsrf(c, 'remove', removal(holder, app), body.csrf)
+    if (!APP_ID.test(app)) throw notBound(app)
     await removeHolderBinding(c.env, holder.phone, app, c.var.log)
     return c.redirect(`/me?removed=${encodeURIComponent(app)}`, 303)
   } catch (err) {

@@ -12,7 +12,7 @@ import { checkChallenge, phoneChallenge, takeLimit } from '../durable-objects/st
 import { readLimits, requireSecret, type AppEnv } from '../env.ts'
 import { ApiError, orRefuse, rateLimited } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
-import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone, WrongCodeResponse } from './schemas.ts'
+import { Binding, errors, isoSeconds, parsePhone, parsePublicKey, Phone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const verifications = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -26,6 +26,8 @@ verifications.openapi(
   createRoute({
     method: 'post',
     path: '/v1/verifications',
+    operationId: 'startVerification',
+    tags: ['verifications'],
     summary: 'Send a one-time code by SMS to a number',
     security,
     request: {
@@ -35,7 +37,14 @@ verifications.openapi(
           'application/json': {
             schema: z.object({
               phone: Phone,
-              publicKey: z.string().max(2048).optional().openapi({ description: "the person's key in this app, base64url" }),
+              publicKey: z
+                .string()
+                .max(2048)
+                .optional()
+                .openapi({
+                  description:
+                    "the person's own public key in this app (e.g. their messaging identity key): base64 or base64url of 32 to 1,024 bytes. The binding and credential carry it; the log entry only its SHA-256",
+                }),
             }),
           },
         },
@@ -46,7 +55,20 @@ verifications.openapi(
         description: 'code sent',
         content: { 'application/json': { schema: z.object({ id: z.string(), expiresAt: z.string() }) } },
       },
-      ...errors(400, 401, 413, 415, 422, 429, 502, 503),
+      ...errors(
+        'invalid_request',
+        'malformed_json',
+        'invalid_phone',
+        'invalid_public_key',
+        'unauthorized',
+        'body_too_large',
+        'unsupported_media_type',
+        'sms_undeliverable',
+        'rate_limited',
+        'sms_provider_error',
+        'sms_unavailable',
+        'not_configured',
+      ),
     },
   }),
   async (c) => {
@@ -78,6 +100,7 @@ verifications.openapi(
       publicKey,
       codeMac: otpMac(secret, id, code),
       now: Date.now(),
+      budget: 'app',
       perHour: limits.smsPerNumberHour,
       perDay: limits.smsPerNumberDay,
     })
@@ -101,6 +124,8 @@ verifications.openapi(
   createRoute({
     method: 'post',
     path: '/v1/verifications/{id}/check',
+    operationId: 'checkVerification',
+    tags: ['verifications'],
     summary: 'Check a code; a right one records the binding',
     security,
     request: {
@@ -126,8 +151,19 @@ verifications.openapi(
           },
         },
       },
-      422: WrongCodeResponse,
-      ...errors(400, 401, 404, 410, 413, 415, 503),
+      ...errors(
+        'invalid_request',
+        'malformed_json',
+        'unauthorized',
+        'verification_not_found',
+        'verification_expired',
+        'verification_exhausted',
+        'body_too_large',
+        'unsupported_media_type',
+        'wrong_code',
+        'log_unavailable',
+        'not_configured',
+      ),
     },
   }),
   async (c) => {

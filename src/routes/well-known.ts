@@ -14,6 +14,9 @@ wellKnown.openapi(
   createRoute({
     method: 'get',
     path: '/.well-known/whodis',
+    operationId: 'getDirectoryInfo',
+    tags: ['directory'],
+    security: [],
     summary: "The directory's log origin and verifier key",
     responses: {
       200: {
@@ -24,7 +27,7 @@ wellKnown.openapi(
           },
         },
       },
-      ...errors(503),
+      ...errors('not_configured'),
     },
   }),
   async (c) => {

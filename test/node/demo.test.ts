@@ -55,12 +55,12 @@ describe('npm run demo', () => {
 
   it('exits non-zero with the reason when a step does not hold, and still cleans up', async () => {
     let out = ''
-    // Two codes a number an hour: Alice's third code (for her holder session) is refused.
-    const code = await runDemo({ write: (t) => void (out += t), color: false, vars: { SMS_PER_NUMBER_HOUR: '2' } })
+    // One app code a number an hour: Alice's second (on app B) is refused.
+    const code = await runDemo({ write: (t) => void (out += t), color: false, vars: { SMS_PER_NUMBER_HOUR: '1' } })
     expect(code).toBe(1)
     const text = out.replace(/\n {5}/g, ' ')
-    expect(text).toContain('5. Alice also uses app B')
-    expect(text).toContain('✗ Step 9 (Alice, as the holder of her number, removes a binding) did not hold: WhodisError: too many codes sent to this number in the last hour')
+    expect(text).toContain('4. Alice and Charlie verify')
+    expect(text).toContain('✗ Step 5 (Alice also uses app B) did not hold: WhodisError: too many codes sent to this number in the last hour')
     expect(text).not.toContain('All 10 steps held')
     expect(text).toMatch(/Cleaned up: stopped the mirror's server; stopped following; closed the mirror; removed \S+; stopped the directory\./)
     expect(existsSync(/removed (\S+);/.exec(text)![1]!)).toBe(false)

@@ -23,6 +23,7 @@ describe('wrangler deploy --dry-run --env production', () => {
     for (const binding of ['env.SEQUENCER (Sequencer)', 'env.PHONE_CHALLENGE (PhoneChallenge)', 'env.LIMITER (Limiter)', 'env.OUTBOX (DevOutbox)', 'env.DIRECTORY', 'env.LOG (whodis-log)']) {
       expect(stdout).toContain(binding)
     }
+    expect(stdout).toMatch(/env\.HOLDER_CLIENT_LIMIT \(5 requests\/60s\)\s+Rate Limit/)
     expect(stdout).toContain('env.SMS_PROVIDER ("twilio")')
     expect(stdout).toContain('--dry-run: exiting now.')
     const bundle = readFileSync(join(out, 'index.js'))

@@ -3,7 +3,8 @@
  * Worker on loopback (outbox SMS provider) and drives Debian's Chromium through playwright-core
  * with JavaScript disabled, on a phone-sized viewport: two apps verify the number through the
  * app API, then the person enters the number, reads the code from the outbox, verifies, sees both
- * bindings and the log entries, removes one and sees it gone, and the lookup API agrees.
+ * bindings (by the apps' names) and the log entries, asks to remove one, keeps it, asks again,
+ * confirms and sees it gone, and the lookup API agrees at each step.
  * Screenshots of each step land in the OS temp directory (whodis-holder-*.png).
  */
 import { existsSync } from 'node:fs'
@@ -107,26 +108,47 @@ describe.skipIf(unavailable !== null)(`the self-service page in Chromium${unavai
       await page.getByRole('button', { name: 'Verify' }).click()
       await page.waitForURL(`${dir.url}/me`)
 
-      // 3. Both bindings and both log entries.
+      // 3. Both bindings, by the names the SMS used ("App A code: ..."), and both log entries.
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Your number +1 650 555 0011')
-      expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['appa', 'appb'])
+      expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['App A', 'App B'])
+      expect(await page.locator('.app-id').allTextContents()).toEqual(['App id: appa', 'App id: appb'])
       const rows = page.getByRole('table').locator('tbody tr')
       expect(await rows.count()).toBe(2)
-      expect((await rows.nth(0).locator('td').allTextContents()).slice(0, 3)).toEqual([String(indexes[1]), 'Added', 'appb'])
-      expect((await rows.nth(1).locator('td').allTextContents()).slice(0, 3)).toEqual([String(indexes[0]), 'Added', 'appa'])
+      expect((await rows.nth(0).locator('td').allTextContents()).slice(0, 3)).toEqual([String(indexes[1]), 'Added', 'App B'])
+      expect((await rows.nth(1).locator('td').allTextContents()).slice(0, 3)).toEqual([String(indexes[0]), 'Added', 'App A'])
       await shot(page, '4-bindings')
+      const lookedUp = async () => (await appB('GET', `/v1/numbers/${phone}`)).body.apps.map((a: { app: string }) => a.app)
 
-      // 4. Remove appa: gone from the page, logged as removed by the holder, gone from lookups.
-      await page.getByRole('button', { name: 'Remove appa' }).click()
+      // 4. Remove asks first; "No, keep App A" changes nothing.
+      await page.getByRole('button', { name: 'Remove App A' }).click()
+      await page.waitForURL(`${dir.url}/me/remove?app=appa`)
+      expect(await page.title()).toBe('Remove App A from +1 650 555 0011? – whodis')
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Remove App A?')
+      expect(await page.locator('.panel').textContent()).toContain('App A (app id appa) will no longer find +1 650 555 0011 through whodis.')
+      await shot(page, '5-confirm')
+      expect(await lookedUp()).toEqual(['appa', 'appb'])
+      await page.getByRole('link', { name: 'No, keep App A' }).click()
+      await page.waitForURL(`${dir.url}/me`)
+      expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['App A', 'App B'])
+      expect(await lookedUp()).toEqual(['appa', 'appb'])
+
+      // 5. Remove again and confirm, by keyboard: gone from the page, logged as removed by the
+      // holder, gone from lookups.
+      await page.getByRole('button', { name: 'Remove App A' }).click()
+      await page.waitForURL(`${dir.url}/me/remove?app=appa`)
+      const confirm = page.getByRole('button', { name: 'Yes, remove App A' })
+      await confirm.focus()
+      await page.keyboard.press('Tab')
+      expect(await focused()).toBe('No, keep App A')
+      await page.keyboard.press('Shift+Tab')
+      await page.keyboard.press('Enter')
       await page.waitForURL(`${dir.url}/me?removed=appa`)
-      expect(await page.getByRole('status').textContent()).toContain('Removed appa.')
-      expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['appb'])
+      expect(await page.getByRole('status').textContent()).toContain('Removed App A.')
+      expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['App B'])
       expect(await rows.count()).toBe(3)
-      expect((await rows.nth(0).locator('td').allTextContents()).slice(1, 3)).toEqual(['Removed by you', 'appa'])
-      await shot(page, '5-removed')
-      const found = await appB('GET', `/v1/numbers/${phone}`)
-      expect(found.status).toBe(200)
-      expect(found.body.apps.map((a: { app: string }) => a.app)).toEqual(['appb'])
+      expect((await rows.nth(0).locator('td').allTextContents()).slice(1, 3)).toEqual(['Removed by you', 'App A'])
+      await shot(page, '6-removed')
+      expect(await lookedUp()).toEqual(['appb'])
 
       // 5. Sign out: back to the start, and /me no longer opens.
       await page.getByRole('button', { name: 'Sign out' }).click()

@@ -5,34 +5,79 @@ import { createApp } from '../../src/app.ts'
 import { bindAll, sequencer } from '../../src/directory.ts'
 import { shardStub } from '../../src/durable-objects/rpc.ts'
 import { readLogConfig, type Env } from '../../src/env.ts'
+import { ERRORS, type ErrorCode } from '../../src/errors.ts'
 import { e164Of } from '../../src/protocol/entry.ts'
 
 export const app = createApp()
 export const testEnv = env as unknown as Env
 export const BASE = 'http://whodis.test'
 
-/** Sends a request through the app; `env` overrides let a test change limits or providers. */
+/** A random client address, as Cloudflare would put in CF-Connecting-IP. */
+export function randomClient(): string {
+  const [a, b, c] = crypto.getRandomValues(new Uint8Array(3))
+  return `10.${a}.${b}.${c}`
+}
+
+/**
+ * Sends a request through the app; `env` overrides let a test change limits or providers. Each
+ * request comes from a fresh client address unless `client` names one (null: no address).
+ */
 export async function call(
   method: string,
   path: string,
-  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env> } = {},
+  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env>; client?: string | null } = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = { ...opts.headers }
+  const client = opts.client === undefined ? randomClient() : opts.client
+  const headers: Record<string, string> = { ...(client === null ? {} : { 'CF-Connecting-IP': client }), ...opts.headers }
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`
   let body = opts.body
   if (opts.json !== undefined) {
     body = JSON.stringify(opts.json)
     headers['Content-Type'] ??= 'application/json'
   }
-  return app.request(`${BASE}${path}`, { method, headers, body }, { ...testEnv, ...opts.env })
+  const res = await app.request(`${BASE}${path}`, { method, headers, body }, { ...testEnv, ...opts.env })
+  requests.set(res, { method, path })
+  return res
 }
 
-/** Asserts the uniform error shape and returns the body. */
+/** The request each response of {@link call} answered, so an error can be checked against its route's declared codes. */
+const requests = new WeakMap<Response, { method: string; path: string }>()
+
+type Operation = { responses?: Record<string, { content?: Record<string, { examples?: Record<string, unknown> }> }> }
+const openApi = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'test', version: '0' } }) as unknown as {
+  paths: Record<string, Record<string, Operation>>
+}
+// Templates with more literal segments first, so `/log/tile/entries/{index}` wins over `/log/tile/{level}/{index}`.
+const templates = Object.keys(openApi.paths)
+  .map((template) => {
+    // A tile index spans path segments (`x001/234`); every other parameter is one segment.
+    const source = template.replace(/\{(\w+)\}/g, (_, name) => (template.startsWith('/log/tile/') && name === 'index' ? '.+' : '[^/]+'))
+    return { template, pattern: new RegExp(`^${source}$`), literals: template.split('/').filter((s) => s && !s.startsWith('{')).length }
+  })
+  .sort((a, b) => b.literals - a.literals)
+
+/** The codes the OpenAPI document declares for the operation that serves `method path` under `status`, or null when it documents no such operation. */
+export function declaredCodes(method: string, path: string, status: number): string[] | null {
+  const pathname = new URL(path, BASE).pathname
+  const match = templates.find((t) => t.pattern.test(pathname))
+  const operation = match && openApi.paths[match.template]![method.toLowerCase()]
+  if (!operation) return null
+  return Object.keys(operation.responses?.[String(status)]?.content?.['application/json']?.examples ?? {})
+}
+
+/**
+ * Asserts the uniform error shape and returns the body. The code must be one of ERRORS with its
+ * status, and one that /openapi.json (and so /docs) declares for the route that answered it.
+ */
 export async function expectError(res: Response, status: number, code: string): Promise<Record<string, any>> {
   const body = (await res.json()) as Record<string, any>
   expect({ status: res.status, code: body?.error?.code }).toEqual({ status, code })
   expect(typeof body.error.message).toBe('string')
   expect(body.error.message.length).toBeGreaterThan(0)
+  expect(ERRORS[code as ErrorCode]?.status, `${code} is not in ERRORS with status ${status}`).toBe(status)
+  const request = requests.get(res)
+  const declared = request && declaredCodes(request.method, request.path, status)
+  if (declared) expect(declared, `${request!.method} ${request!.path} answers ${status} ${code}, which /openapi.json does not declare`).toContain(code)
   return body
 }
 

@@ -1,0 +1,99 @@
+/**
+ * What README.md and docs/storage.md say about the code, held to the code: the list of errors
+ * (to ERRORS, the table every ApiError is built from), the shape `verifyPresented` returns, the
+ * Layout (to the files in the repository) and the Durable Objects' tables and indexes (to their
+ * CREATE statements).
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { ERRORS } from '../../src/errors.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
+const README = read('README.md')
+
+/** The README section under `heading` (up to the next heading of the same or a higher level). */
+function section(markdown: string, heading: string): string {
+  const level = heading.match(/^#+/)![0].length
+  const start = markdown.indexOf(`\n${heading}\n`)
+  if (start < 0) throw new Error(`README has no "${heading}"`)
+  const rest = markdown.slice(start + heading.length + 2)
+  const end = rest.search(new RegExp(`\\n#{1,${level}} `))
+  return end < 0 ? rest : rest.slice(0, end)
+}
+
+describe('README: errors', () => {
+  it('lists exactly the codes of ERRORS, each with its status', () => {
+    const rows = [...section(README, '### Errors').matchAll(/^\| (\d{3}) \| `([a-z_]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`)
+    const table = Object.entries(ERRORS).map(([code, { status }]) => `${status} ${code}`)
+    expect(rows.length).toBeGreaterThan(0)
+    expect(new Set(rows).size).toBe(rows.length)
+    expect([...rows].sort()).toEqual([...table].sort())
+  })
+
+  it('names no error code outside the table anywhere else', () => {
+    // `404 not_found`-style mentions in prose must be codes that exist with that status.
+    const mentions = [...README.matchAll(/`(\d{3}) ([a-z]+_[a-z_]+)`/g)].map((m) => ({ status: Number(m[1]), code: m[2]! }))
+    expect(mentions.length).toBeGreaterThan(0)
+    for (const { status, code } of mentions) expect(ERRORS[code as keyof typeof ERRORS]?.status, `${status} ${code}`).toBe(status)
+  })
+})
+
+describe('README: the SDK', () => {
+  it('gives verifyPresented the fields of the type it returns', () => {
+    const client = read('src/client/index.ts')
+    const returned = client.match(/async verifyPresented\(.*\): Promise<(\w+)> \{$/m)?.[1]
+    expect(returned).toBeTruthy()
+    const source = ['src/client/index.ts', 'src/protocol/credential.ts', 'src/protocol/receipt.ts'].map(read).join('\n')
+    const body = source.match(new RegExp(`export interface ${returned} \\{([\\s\\S]*?)\\n\\}`))?.[1]
+    expect(body, `interface ${returned}`).toBeTruthy()
+    const fields = [...body!.matchAll(/^ {2}(?:readonly )?(\w+)(\??):/gm)].map((m) => m[1]! + m[2]!)
+    const documented = README.match(/verifyPresented\(credential, receipt\)\s*\/\/ \{ ([^}]*) \}/)?.[1]?.split(', ')
+    expect(documented).toEqual(fields)
+  })
+})
+
+describe('README: Layout', () => {
+  const block = section(README, '## Layout').match(/```\n([\s\S]*?)```/)![1]!
+  // A line that starts at the margin names paths before its first run of two spaces.
+  const listed = block
+    .split('\n')
+    .filter((line) => /^\S/.test(line))
+    .flatMap((line) => line.split(/ {2,}/)[0]!.split(', '))
+
+  it('names only paths that exist', () => {
+    expect(listed.length).toBeGreaterThan(10)
+    for (const path of listed) expect(existsSync(join(ROOT, path)), path).toBe(true)
+    for (const path of listed.filter((p) => p.endsWith('/'))) expect(readdirSync(join(ROOT, path)).length, path).toBeGreaterThan(0)
+  })
+
+  it('covers every file of the repository but the top-level ones', () => {
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f.includes('/') && !f.endsWith('/tsconfig.json') && existsSync(join(ROOT, f)))
+    expect(files.length).toBeGreaterThan(100)
+    const uncovered = files.filter((f) => !listed.some((p) => (p.endsWith('/') ? f.startsWith(p) : f === p)))
+    expect(uncovered).toEqual([])
+  })
+})
+
+describe('docs/storage.md', () => {
+  it('names every table and index the Durable Objects create', () => {
+    const storage = read('docs/storage.md')
+    const dir = join(ROOT, 'src/durable-objects')
+    const created = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => {
+        const text = readFileSync(join(dir, f), 'utf8')
+        // A table a later migration step drops is not part of the schema.
+        const dropped = new Set([...text.matchAll(/DROP TABLE (\w+)/g)].map((m) => m[1]!))
+        return [...text.matchAll(/CREATE (?:TABLE|INDEX)(?: IF NOT EXISTS)? (\w+)/g)].map((m) => m[1]!).filter((name) => !dropped.has(name))
+      })
+    expect(created).toEqual(expect.arrayContaining(['bindings', 'bindings_by_expiry', 'bindings_by_app', 'entries_by_phone']))
+    // Named in code type: `bindings`, `windows(start PK, count)`, `entries_by_phone (phone, idx)`.
+    expect(created.filter((name) => !new RegExp('`' + name + '[`( ]').test(storage))).toEqual([])
+  })
+})
