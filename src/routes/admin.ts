@@ -49,7 +49,7 @@ admin.openapi(
         description: 'registered',
         content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } },
       },
-      ...errors('invalid_request', 'malformed_json', 'unauthorized', 'app_exists', 'body_too_large', 'unsupported_media_type', 'log_unavailable', 'not_configured'),
+      ...errors('invalid_request', 'malformed_json', 'unauthorized', 'app_exists', 'registry_full', 'body_too_large', 'unsupported_media_type', 'log_unavailable', 'not_configured'),
     },
   }),
   async (c) => {

@@ -158,6 +158,7 @@ verifications.openapi(
         'verification_not_found',
         'verification_expired',
         'verification_exhausted',
+        'binding_removed',
         'body_too_large',
         'unsupported_media_type',
         'wrong_code',

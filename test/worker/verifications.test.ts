@@ -212,6 +212,31 @@ describe('POST /v1/verifications/:id/check', () => {
     expect(lookup.apps[0].verifiedAt).toBe(second.binding.verifiedAt)
   })
 
+  it('answers a used code checked again with what is true now: the binding, renewed or removed since', async () => {
+    const app = await registerApp()
+    const phone = freshPhone()
+    const id = await startVerification(app.token, phone)
+    const code = await latestCode(phone)
+    const check = () => call('POST', `/v1/verifications/${id}/check`, { token: app.token, json: { code } })
+    const first = (await (await check()).json()) as { index: number }
+    // Checked again: the same entry, not a new one.
+    const again = await check()
+    expect(again.status).toBe(200)
+    expect(((await again.json()) as { index: number }).index).toBe(first.index)
+    // Renewed by a later verification: the binding as it stands now.
+    const renewed = await verify(app.token, phone)
+    const afterRenewal = await check()
+    expect(afterRenewal.status).toBe(200)
+    const now = (await afterRenewal.json()) as { index: number; binding: { verifiedAt: string } }
+    expect(now.index).toBe(renewed.index)
+    expect(now.binding.verifiedAt).toBe(renewed.binding.verifiedAt)
+    // Removed: no credential, no receipt, for a binding that no longer exists.
+    expect((await call('DELETE', `/v1/numbers/${phone}/apps/${app.id}`, { token: app.token })).status).toBe(204)
+    const gone = await expectError(await check(), 410, 'binding_removed')
+    expect(gone).not.toHaveProperty('credential')
+    expect(gone).not.toHaveProperty('receipt')
+  })
+
   it('refuses to bind for an app revoked between start and check', async () => {
     const app = await registerApp()
     const phone = freshPhone()
