@@ -42,6 +42,8 @@ export default defineConfig({
           name: 'node',
           include: ['test/protocol/**/*.test.ts', 'test/node/**/*.test.ts', 'replicas/test/**/*.test.ts'],
           environment: 'node',
+          // They import the SDK by name, from dist/: rebuilt first if its sources changed.
+          globalSetup: ['./test/build-client.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
