@@ -1,5 +1,9 @@
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
 import { defineConfig } from 'vitest/config'
+import { installHarmlessOutputFilter } from './test/harmless-output.ts'
+
+// The runtime's known-harmless lines (a closed test socket, a refused fetch the code handles).
+installHarmlessOutputFilter()
 
 /** Secrets the Worker tests run with; `npm start` generates real ones into .dev.vars. */
 export const testSecrets = {
@@ -11,6 +15,10 @@ export const testSecrets = {
   SMS_PROVIDER: 'outbox',
   // Rounds 1 s apart would make every sequential write in a test wait; pacing has its own test.
   LOG_ROUND_MS: '20',
+  // wrangler also loads `npm start`'s .dev.vars here: real Twilio credentials there must not
+  // let a test reach Twilio (tests that need them pass their own).
+  TWILIO_ACCOUNT_SID: '',
+  TWILIO_AUTH_TOKEN: '',
 }
 
 export default defineConfig({
@@ -34,6 +42,8 @@ export default defineConfig({
           name: 'node',
           include: ['test/protocol/**/*.test.ts', 'test/core/**/*.test.ts', 'test/node/**/*.test.ts', 'replicas/test/**/*.test.ts'],
           environment: 'node',
+          // They import the SDK by name, from dist/: rebuilt first if its sources changed.
+          globalSetup: ['./test/build-client.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

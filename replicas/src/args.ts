@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { MirrorError } from './errors.ts'
+import { checkBaseUrl } from './http.ts'
 
 /** The commands. */
 export type Command = 'sync' | 'lookup' | 'verify' | 'watch' | 'serve'
@@ -21,6 +22,8 @@ interface FlagSpec {
   help: string
   default?: string | number | boolean
   commands: readonly Command[]
+  /** The value (each value, for a list) is an http(s) base URL. */
+  url?: true
 }
 
 const ALL = COMMANDS
@@ -29,10 +32,10 @@ const SYNCING: readonly Command[] = ['sync', 'watch', 'serve']
 /** Every flag. */
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'data', env: 'WHODIS_DATA', kind: 'string', help: 'data directory (created if missing)', commands: ALL },
-  { name: 'directory', env: 'WHODIS_DIRECTORY', kind: 'string', help: 'directory base URL (default: the one pinned at the first sync)', commands: SYNCING },
+  { name: 'directory', env: 'WHODIS_DIRECTORY', kind: 'string', url: true, help: 'directory base URL, with its scheme (default: the one pinned at the first sync)', commands: SYNCING },
   { name: 'token', env: 'WHODIS_TOKEN', kind: 'string', help: 'app token (entry bundles and snapshots need one)', commands: SYNCING },
   { name: 'log-key', env: 'WHODIS_LOG_KEY', kind: 'string', help: "log verifier key to pin (default: the directory's /.well-known/whodis)", commands: ALL },
-  { name: 'peer', env: 'WHODIS_PEERS', kind: 'list', help: 'peer mirror URL to cross-check (repeatable; env: comma-separated)', commands: ['sync', 'serve'] },
+  { name: 'peer', env: 'WHODIS_PEERS', kind: 'list', url: true, help: 'peer mirror URL to cross-check (repeatable; env: comma-separated)', commands: ['sync', 'serve'] },
   { name: 'follow', env: 'WHODIS_FOLLOW', kind: 'boolean', default: false, help: 'keep syncing', commands: ['sync'] },
   { name: 'interval-ms', env: 'WHODIS_FOLLOW_INTERVAL_MS', kind: 'number', default: 3000, help: 'delay between sync steps when following', commands: SYNCING },
   { name: 'max-backoff-ms', env: 'WHODIS_MAX_BACKOFF_MS', kind: 'number', default: 60_000, help: 'longest delay after failed steps when following', commands: SYNCING },
@@ -48,7 +51,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'number', env: 'WHODIS_WATCH_NUMBER', kind: 'string', help: 'watch entries touching this number', commands: ['watch'] },
   { name: 'app', env: 'WHODIS_WATCH_APP', kind: 'string', help: 'watch entries touching this app id', commands: ['watch'] },
   { name: 'new-only', env: 'WHODIS_WATCH_NEW_ONLY', kind: 'boolean', default: false, help: 'skip the entries already held', commands: ['watch'] },
-  { name: 'port', env: 'WHODIS_PORT', kind: 'number', default: 8788, help: 'port to listen on', commands: ['serve'] },
+  { name: 'port', env: 'WHODIS_MIRROR_PORT', kind: 'number', default: 8788, help: 'port to listen on', commands: ['serve'] },
   { name: 'host', env: 'WHODIS_HOST', kind: 'string', default: '127.0.0.1', help: 'interface to listen on', commands: ['serve'] },
   { name: 'stale-after-ms', env: 'WHODIS_STALE_AFTER_MS', kind: 'number', default: 300_000, help: '/healthz reports stale past this checkpoint age', commands: ['serve'] },
   { name: 'log-format', env: 'WHODIS_LOG_FORMAT', kind: 'string', default: 'auto', help: 'auto, json or text (auto: text and a progress bar on a terminal, JSON lines otherwise)', commands: ALL },
@@ -81,6 +84,7 @@ export function parseCommandLine(command: Command, argv: readonly string[], env:
     if (given !== undefined) value = f.kind === 'number' ? toNumber(f, String(given), `--${f.name}`) : (given as Options[string])
     else if (fromEnv !== undefined && fromEnv !== '') value = fromEnvironment(f, fromEnv)
     else value = f.default
+    if (f.url && value !== undefined) value = checkUrls(f, value, given !== undefined ? `--${f.name}` : f.env)
     options[f.name] = value
   }
   return { options, positionals: parsed.positionals }
@@ -94,6 +98,11 @@ export function required(options: Options, name: string, command: Command): stri
     throw new MirrorError('usage', `${command} needs --${name} (or ${f.env})`)
   }
   return v
+}
+
+function checkUrls(f: FlagSpec, value: Options[string], where: string): Options[string] {
+  if (Array.isArray(value)) return value.map((v) => checkBaseUrl(v, where))
+  return typeof value === 'string' ? checkBaseUrl(value, where) : value
 }
 
 function fromEnvironment(f: FlagSpec, text: string): Options[string] {

@@ -175,7 +175,8 @@ async function lookup(options: Options, positionals: string[], io: CliIo, logger
     try {
       body = options.proof ? mirror.lookupWithProof(positionals[0]!) : mirror.lookup(positionals[0]!)
     } catch (err) {
-      if (err instanceof InvalidPhoneError) throw new MirrorError('invalid_phone', err.message)
+      // The reason, without the number itself: the error is logged.
+      if (err instanceof InvalidPhoneError) throw new MirrorError('invalid_phone', err.message.replace(positionals[0]!.trim(), 'the number given'))
       throw err
     }
     if (!body) {
@@ -202,7 +203,7 @@ async function watch(options: Options, positionals: string[], io: CliIo, logger:
     try {
       filter.subject = subjectOf(normalizePhone(options.number).e164)
     } catch (err) {
-      if (err instanceof InvalidPhoneError) throw new MirrorError('usage', `--number: ${err.message}`)
+      if (err instanceof InvalidPhoneError) throw new MirrorError('usage', `--number: ${err.message.replace(options.number.trim(), 'the number given')}`)
       throw err
     }
   }
@@ -253,6 +254,10 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
       metrics,
       staleAfterMs: options['stale-after-ms'] as number,
       halted: () => halted,
+    }).catch((err: unknown) => {
+      if (!(err instanceof MirrorError) || err.code !== 'usage') throw err
+      const hint = err.details.setting === 'host' ? 'check --host (or WHODIS_HOST)' : 'choose another with --port (or WHODIS_MIRROR_PORT)'
+      throw new MirrorError('usage', `serve: ${err.message}; ${hint}`)
     })
     logger.info('serving', { url: server.url, treeSize: mirror.treeSize })
     try {

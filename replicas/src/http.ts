@@ -51,6 +51,24 @@ export interface GetRequest {
   allow404?: boolean
 }
 
+/**
+ * checkBaseUrl: `text` as a base URL (http or https, a host, no credentials, query or fragment;
+ * no trailing slash), or a `usage` error naming `where`. Without it a scheme-less
+ * `127.0.0.1:8787` (a URL of scheme `127.0.0.1:`) would be retried as a network failure.
+ */
+export function checkBaseUrl(text: string, where = 'URL'): string {
+  const fail = (why: string) => new MirrorError('usage', `${where} ${JSON.stringify(text)} ${why}`)
+  const url = URL.parse(text)
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    if (!text.includes('://') && URL.parse(`http://${text}`)?.hostname) throw fail(`has no scheme: write http://${text} (or https://)`)
+    throw fail('is not an http or https URL')
+  }
+  if (!url.hostname) throw fail('has no host')
+  if (url.username || url.password) throw fail('carries credentials: pass the app token with --token (or WHODIS_TOKEN)')
+  if (url.search || url.hash || /[?#]/.test(text)) throw fail('has a query or fragment: give the base URL only')
+  return url.href.replace(/\/+$/, '')
+}
+
 /** A minimal GET client for one base URL. */
 export class HttpClient {
   readonly base: string
@@ -59,8 +77,9 @@ export class HttpClient {
   readonly #fetch: typeof fetch | null
   readonly #onRetry: HttpOptions['onRetry']
 
+  /** Throws `usage` unless `base` is an http(s) base URL ({@link checkBaseUrl}). */
   constructor(base: string, options: HttpOptions = {}) {
-    this.base = base.replace(/\/+$/, '')
+    this.base = checkBaseUrl(base)
     this.policy = { ...DEFAULT_RETRY, ...options.retry }
     this.#token = options.token
     this.#fetch = options.fetch ?? null

@@ -59,14 +59,14 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   const line = (level: string, event: string, fields: LogFields = {}) => {
     if (options.format === 'json') {
-      stream.write(`${JSON.stringify({ time: new Date(now()).toISOString(), level, event, ...fields }, jsonSafe)}\n`)
+      stream.write(`${redactPhoneNumbers(JSON.stringify({ time: new Date(now()).toISOString(), level, event, ...fields }, jsonSafe))}\n`)
       return
     }
     clearBar()
     const rest = Object.entries(fields)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v, jsonSafe)}`)
       .join(' ')
-    stream.write(`whodis-mirror ${level === 'info' ? '' : `${level.toUpperCase()} `}${event}${rest ? ` ${rest}` : ''}\n`)
+    stream.write(`${redactPhoneNumbers(`whodis-mirror ${level === 'info' ? '' : `${level.toUpperCase()} `}${event}${rest ? ` ${rest}` : ''}`)}\n`)
   }
   return {
     info: (event, fields) => line('info', event, fields),
@@ -106,6 +106,16 @@ export function createLogger(options: LoggerOptions): Logger {
       }
     },
   }
+}
+
+/**
+ * redactPhoneNumbers: `text` with every phone number written with its `+` (`+16505550011`,
+ * `+1 650 555-0011`) replaced by `[number]`. A guard: no message should carry a number in the
+ * first place (records are named by their log entries), but no log line may ever show one. A
+ * `+` inside a word, a key (`name+1234abcd+...`) or base64 is not a number's.
+ */
+export function redactPhoneNumbers(text: string): string {
+  return text.replace(/(?<![\w+/])\+\d(?:[ .()-]{0,2}\d){6,}(?!\w)/g, '[number]')
 }
 
 // Byte arrays as hex, bigints as strings: log lines must always serialise.

@@ -9,7 +9,7 @@ import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { checkLargerTree, checkSmallerTree, forkRefusal, type SignedTree } from './consistency.ts'
 import { asMirrorError, MirrorError } from './errors.ts'
 import type { HashFile } from './hashes.ts'
-import type { HttpOptions } from './http.ts'
+import { checkBaseUrl, type HttpOptions } from './http.ts'
 import { peerCheckpoint, type LogClient } from './log-client.ts'
 import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
 
@@ -39,6 +39,8 @@ export interface PeerContext {
 
 /** Compares each peer's checkpoint with the held one; throws the `fork` refusal on an inconsistent pair. */
 export async function checkPeers(ctx: PeerContext, urls: readonly string[]): Promise<PeerReport[]> {
+  // A malformed URL is the caller's mistake (usage), not an unreachable peer.
+  for (const url of urls) checkBaseUrl(url, 'peer')
   const reports: PeerReport[] = []
   for (const url of urls) reports.push(await checkPeer(ctx, url))
   return reports

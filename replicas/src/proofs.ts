@@ -70,7 +70,7 @@ export function proveBinding(
 ): { index: number; entry: Uint8Array; receipt: string } {
   const entry = entryOfBinding(subject, binding, leafReader(hashes))
   if (!entry) {
-    throw new MirrorError('store', `the held binding of +${subject} to app ${binding.app} does not match log entry ${binding.index}; run verify`)
+    throw new MirrorError('store', `a held binding to app ${binding.app} does not match log entry ${binding.index}; run verify`)
   }
   return { index: binding.index, entry, receipt: receiptFor(binding.index, checkpoint, hashes) }
 }

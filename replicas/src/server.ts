@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { NUMBER_NOT_FOUND } from '../../src/protocol/lookup.ts'
 import { InvalidPhoneError } from '../../src/protocol/phone.ts'
-import { asMirrorError } from './errors.ts'
+import { asMirrorError, MirrorError } from './errors.ts'
 import { Metrics } from './metrics.ts'
 import type { Mirror } from './mirror.ts'
 
@@ -128,13 +128,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
     })
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  await listen(server, options.port, options.host ?? '127.0.0.1')
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return {
@@ -146,6 +140,35 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
         server.close(() => resolve())
         server.closeAllConnections()
       }),
+  }
+}
+
+/** Why a listen failed, and which setting to change, by error code. */
+const LISTEN_FAILURES: Readonly<Record<string, [string, 'port' | 'host']>> = {
+  EADDRINUSE: ['the port is in use', 'port'],
+  EACCES: ['permission denied (ports below 1024 need privileges)', 'port'],
+  ERR_SOCKET_BAD_PORT: ['a port is a number from 0 to 65535', 'port'],
+  EADDRNOTAVAIL: ['no interface of this machine has that address', 'host'],
+  ENOTFOUND: ['the host name does not resolve', 'host'],
+  EAI_AGAIN: ['the host name does not resolve', 'host'],
+}
+
+/**
+ * listen: binds `server`, or throws a `usage` error saying why it cannot (`details.setting`
+ * names what to change: `port` or `host`). A port in use is a configuration mistake, not a bug.
+ */
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  } catch (err) {
+    const [why, setting] = LISTEN_FAILURES[(err as NodeJS.ErrnoException).code ?? ''] ?? [(err as Error).message, 'host']
+    throw new MirrorError('usage', `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`, { host, port, setting }, { cause: err })
   }
 }
 

@@ -181,7 +181,7 @@ export class SnapshotBindingCheck {
       if (equal(this.#hashes, (k - from) * HASH_SIZE, leaves, at) || this.#renewMatches(k, leaves, at)) continue
       this.#failure = new MirrorError(
         'bad_snapshot',
-        `snapshot at tree size ${this.#treeSize}: the binding of +${this.#subject[k]} to app ${this.#app[k]} is not log entry ${index[k]}`,
+        `snapshot at tree size ${this.#treeSize}: a binding to app ${this.#app[k]} is not log entry ${index[k]}`,
       )
       return
     }

@@ -53,7 +53,7 @@ export function verifyHeld(store: MirrorStore, hashes: HashFile, held: VerifiedC
   let originBindings = 0
   for (const record of store.originRecords()) {
     for (const b of record.bindings) {
-      if (!entryOfBinding(record.subject, b, leaves)) fail(`the starting state's binding of +${record.subject} to app ${b.app} is not log entry ${b.index}`)
+      if (!entryOfBinding(record.subject, b, leaves)) fail(`a binding of the starting state to app ${b.app} is not log entry ${b.index}`)
       originBindings++
     }
     builder.add(record)
@@ -116,7 +116,7 @@ export function verifyHeld(store: MirrorStore, hashes: HashFile, held: VerifiedC
   let bindings = 0
   for (const record of index.records()) {
     const have = store.get(record.subject)
-    if (!have || !sameBindings(have, record.bindings)) fail(`the stored bindings of +${record.subject} differ from the replayed ones`)
+    if (!have || !sameBindings(have, record.bindings)) fail(`the stored bindings of the number bound by log entries ${record.bindings.map((b) => b.index).join(', ')} differ from the replayed ones`)
     bindings += record.bindings.length
   }
   const apps = JSON.stringify(session.apps())

@@ -4,13 +4,16 @@
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { NUMBER_NOT_FOUND } from '../../src/protocol/lookup.ts'
 import { runCli } from '../src/commands.ts'
 import { EXIT_CODES } from '../src/errors.ts'
-import { FLAGS } from '../src/args.ts'
+import { FLAGS, parseCommandLine } from '../src/args.ts'
+import { checkBaseUrl } from '../src/http.ts'
+import { openMirror } from '../src/mirror.ts'
 import { FAKE_TOKEN, FakeDirectory } from './fixtures/fake-directory.ts'
 import { buildLog, type FakeLog } from './fixtures/fake-log.ts'
 import { cleanupTemp, expectedLookup, poolNumbers, tempDir } from './fixtures/helpers.ts'
@@ -58,7 +61,7 @@ describe('whodis-mirror (in-process)', () => {
   it('prints help with every flag, its variable and the exit codes', async () => {
     const help = await cli(['--help'])
     expect(help.code).toBe(0)
-    for (const text of ['sync', 'lookup', 'verify', 'watch', 'serve', '[WHODIS_DATA]', '[WHODIS_DIRECTORY]', '[WHODIS_TOKEN]', '[WHODIS_PORT]', '[WHODIS_LOG_KEY]', '[WHODIS_PEERS]', '[WHODIS_FOLLOW_INTERVAL_MS]']) {
+    for (const text of ['sync', 'lookup', 'verify', 'watch', 'serve', '[WHODIS_DATA]', '[WHODIS_DIRECTORY]', '[WHODIS_TOKEN]', '[WHODIS_MIRROR_PORT]', '[WHODIS_LOG_KEY]', '[WHODIS_PEERS]', '[WHODIS_FOLLOW_INTERVAL_MS]']) {
       expect(help.stdout).toContain(text)
     }
     for (const [code, n] of Object.entries(EXIT_CODES)) expect(help.stdout).toMatch(new RegExp(`\\b${n}\\s+${code}\\b`))
@@ -75,6 +78,109 @@ describe('whodis-mirror (in-process)', () => {
     expect((await cli(['sync', '--data', data, '--interval-ms', 'soon'])).code).toBe(2)
     expect((await cli(['lookup', '--data', data])).stderr).toMatch(/lookup takes one phone number/)
     expect((await cli(['watch', '--data', data])).stderr).toMatch(/watch needs --number or --app/)
+  })
+
+  it('serve listens on WHODIS_MIRROR_PORT, never on the directory\'s WHODIS_PORT', () => {
+    expect(parseCommandLine('serve', [], { WHODIS_PORT: '8787' }).options.port).toBe(8788)
+    expect(parseCommandLine('serve', [], { WHODIS_PORT: '8787', WHODIS_MIRROR_PORT: '9100' }).options.port).toBe(9100)
+    expect(parseCommandLine('serve', ['--port', '9200'], { WHODIS_MIRROR_PORT: '9100' }).options.port).toBe(9200)
+  })
+
+  it('serve on a port in use is a usage error: one line naming the port and how to change it', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as AddressInfo).port
+    try {
+      for (const [args, env] of [
+        [['--port', String(port)], {}],
+        [[], { WHODIS_MIRROR_PORT: String(port) }],
+      ] as const) {
+        const run = await cli(['serve', ...syncArgs().slice(1), ...args], env)
+        expect(run.code).toBe(EXIT_CODES.usage)
+        expect(run.stderr).toBe(`whodis-mirror: serve: cannot listen on 127.0.0.1:${port}: the port is in use; choose another with --port (or WHODIS_MIRROR_PORT)\n`)
+      }
+      const bad = await cli(['serve', ...syncArgs().slice(1), '--port', '70000'])
+      expect(bad).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringMatching(/^whodis-mirror: serve: cannot listen on 127\.0\.0\.1:70000: a port is a number from 0 to 65535; .*\n$/) })
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+  })
+
+  it('refuses a URL without a scheme, or malformed, in every URL flag and variable, without a request', async () => {
+    let requests = 0
+    fake.hook = () => {
+      requests++
+      return undefined
+    }
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [['sync', '--data', data], { WHODIS_DIRECTORY: '127.0.0.1:8787' }, /^whodis-mirror: WHODIS_DIRECTORY "127\.0\.0\.1:8787" has no scheme: write http:\/\/127\.0\.0\.1:8787 \(or https:\/\/\)\n$/],
+      [['sync', '--data', data, '--directory', 'localhost:8787'], {}, /^whodis-mirror: --directory "localhost:8787" has no scheme: write http:\/\/localhost:8787/],
+      [['serve', '--data', data, '--directory', 'whodis.example', '--port', '0'], {}, /--directory "whodis\.example" has no scheme/],
+      [['sync', '--data', data, '--directory', 'ftp://x.example'], {}, /--directory "ftp:\/\/x\.example" is not an http or https URL/],
+      [['sync', '--data', data, '--directory', 'http://'], {}, /--directory "http:\/\/" is not an http or https URL/],
+      [['sync', '--data', data, '--directory', `${fake.url}/?x=1`], {}, /has a query or fragment/],
+      [['sync', '--data', data, '--directory', 'http://user:pw@x.example'], {}, /carries credentials/],
+      [['sync', ...syncArgs().slice(1), '--peer', 'peer.example:8788'], {}, /^whodis-mirror: --peer "peer\.example:8788" has no scheme/],
+      [['sync', ...syncArgs().slice(1)], { WHODIS_PEERS: `${fake.url},127.0.0.1:9` }, /^whodis-mirror: WHODIS_PEERS "127\.0\.0\.1:9" has no scheme/],
+      [['serve', ...syncArgs().slice(1), '--port', '0'], { WHODIS_PEERS: 'mirror-b:8788' }, /WHODIS_PEERS "mirror-b:8788" has no scheme/],
+    ]
+    for (const [args, env, message] of cases) {
+      const run = await cli(args, env)
+      expect(run.code, args.join(' ')).toBe(EXIT_CODES.usage)
+      expect(run.stderr).toMatch(message)
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    }
+    expect(requests).toBe(0)
+    // The library refuses the same, as a usage error rather than six network failures.
+    const mirror = await openMirror(tempDir(), { directory: '127.0.0.1:8787', retry: { retries: 5, baseDelayMs: 1000 } })
+    try {
+      await expect(mirror.sync()).rejects.toMatchObject({ code: 'usage', message: expect.stringContaining('has no scheme') })
+    } finally {
+      await mirror.close()
+    }
+    expect(() => checkBaseUrl('https://whodis.example/base/')).not.toThrow()
+    expect(checkBaseUrl('https://whodis.example/base/')).toBe('https://whodis.example/base')
+  })
+
+  it('never logs a number or a lookup path while serving, syncing or refusing one', async () => {
+    const controller = new AbortController()
+    let url = ''
+    const lines: string[] = []
+    const running = cli(['serve', ...syncArgs().slice(1), '--port', '0', '--interval-ms', '20'], {}, {
+      signal: controller.signal,
+      onStderr: (l) => {
+        lines.push(l)
+        const e = JSON.parse(l)
+        if (e.event === 'serving') url = e.url
+      },
+    })
+    const start = Date.now()
+    while (!url && Date.now() - start < 10_000) await new Promise((r) => setTimeout(r, 20))
+    const held = poolNumbers().find((p) => expectedLookup(log, p))!
+    const asked = [held, '+16505550123', '+1 650 000 0000', '+999123456789']
+    let found = 0
+    while (found !== 200 && Date.now() - start < 10_000) {
+      await new Promise((r) => setTimeout(r, 20))
+      found = (await fetch(`${url}/v1/numbers/${held}`)).status
+    }
+    for (const phone of asked) {
+      for (const path of [`/v1/numbers/${encodeURIComponent(phone)}`, `/v1/numbers/${encodeURIComponent(phone)}?proof=1`, `/v1/numbers/${phone.replace(/\D/g, '')}`]) {
+        expect((await fetch(`${url}${path}`)).status).toBeLessThan(500)
+      }
+    }
+    controller.abort()
+    expect((await running).code).toBe(0)
+    const refused = [
+      await cli(['lookup', '--data', data, '+1 650 000 0000']),
+      await cli(['lookup', '--data', data, '--log-format', 'text', '+1 650 000 0000']),
+      await cli(['watch', '--data', data, '--number', '+1 650 000 0000']),
+    ]
+    expect(refused.map((r) => r.code)).toEqual([EXIT_CODES.invalid_phone, EXIT_CODES.invalid_phone, EXIT_CODES.usage])
+    expect(refused[0]!.stderr).toContain('the number given is not a valid phone number')
+    const logged = [...lines, ...refused.map((r) => r.stderr)].join('\n')
+    expect(lines.length).toBeGreaterThan(1)
+    for (const phone of asked) expect(logged).not.toContain(phone.replace(/\D/g, '').slice(1))
+    expect(logged).not.toMatch(/\/v1\/numbers/)
   })
 
   it('syncs, looks up, verifies and watches, taking flags from the environment', async () => {

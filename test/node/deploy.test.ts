@@ -1,7 +1,8 @@
 /**
  * The README's deploy steps end in `wrangler deploy --env production`; a dry run proves the
  * production configuration bundles, declares every binding the code uses, and fits Workers'
- * size limit, without an account or a network.
+ * size limit, without an account or a network; and that what the platform keeps of the logs
+ * holds no request URL (a number can be in one).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -10,6 +11,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
+import { unstable_readConfig } from 'wrangler'
+import { WRANGLER_CONFIG } from '../../scripts/local-directory.ts'
 
 const out = mkdtempSync(join(tmpdir(), 'whodis-deploy-'))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
@@ -28,5 +31,14 @@ describe('wrangler deploy --dry-run --env production', () => {
     expect(stdout).toContain('--dry-run: exiting now.')
     const bundle = readFileSync(join(out, 'index.js'))
     expect(gzipSync(bundle).length).toBeLessThan(3 * 1024 * 1024)
+  })
+})
+
+describe('observability', () => {
+  it('keeps the console lines but no invocation logs or traces (they record request URLs), in every environment', () => {
+    for (const env of [undefined, 'production']) {
+      const { observability } = unstable_readConfig({ config: WRANGLER_CONFIG, env })
+      expect(observability, env ?? 'top level').toEqual({ enabled: true, logs: { enabled: true, invocation_logs: false }, traces: { enabled: false } })
+    }
   })
 })

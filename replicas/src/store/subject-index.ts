@@ -653,7 +653,7 @@ export class IndexBuilder {
   add(record: SubjectRecord): void {
     checkSubject(record.subject)
     checkBindings(record.bindings)
-    if (record.bindings.length === 0) throw new StoreError('invalid', `record ${record.subject} has no bindings`)
+    if (record.bindings.length === 0) throw new StoreError('invalid', `record ${this.n} has no bindings`)
     this.begin(record.subject, record.bindings.length)
     for (const b of record.bindings) {
       const j = this.used * BINDING_WORDS
@@ -673,8 +673,8 @@ export class IndexBuilder {
    */
   addEncoded(subject: number, count: number, words: Uint32Array, at: number, fingerprints?: ReadonlyMap<number, Uint8Array>): void {
     checkSubject(subject)
-    if (count < 1) throw new StoreError('invalid', `record ${subject} has no bindings`)
-    if ((at + count) * BINDING_WORDS > words.length) throw new StoreError('invalid', `record ${subject}: bindings out of range`)
+    if (count < 1) throw new StoreError('invalid', `record ${this.n} has no bindings`)
+    if ((at + count) * BINDING_WORDS > words.length) throw new StoreError('invalid', `record ${this.n}: bindings out of range`)
     this.begin(subject, count)
     const bind = this.bind
     let previous = -1
@@ -684,11 +684,11 @@ export class IndexBuilder {
       const w0 = words[from]!
       const w3 = words[from + 3]!
       const app = w0 & 0xffff
-      if (app <= previous) throw new StoreError('invalid', `record ${subject}: binding apps not ascending`)
+      if (app <= previous) throw new StoreError('invalid', `record ${this.n - 1}: binding apps not ascending`)
       previous = app
-      if (w3 >>> 8 > FLAG_KEY) throw new StoreError('invalid', `record ${subject}: unknown binding flags`)
+      if (w3 >>> 8 > FLAG_KEY) throw new StoreError('invalid', `record ${this.n - 1}: unknown binding flags`)
       const key = fingerprints?.get(at + k)
-      if ((w3 >>> 8 === FLAG_KEY) !== (key !== undefined)) throw new StoreError('invalid', `record ${subject}: key fingerprint flag mismatch`)
+      if ((w3 >>> 8 === FLAG_KEY) !== (key !== undefined)) throw new StoreError('invalid', `record ${this.n - 1}: key fingerprint flag mismatch`)
       if (key) this.fingerprints.set(this.used, key)
       bind[to] = w0
       bind[to + 1] = words[from + 1]!
@@ -714,7 +714,7 @@ export class IndexBuilder {
     keys?: ReadonlyMap<number, Uint8Array>,
   ): void {
     checkSubject(subject)
-    if (count < 1) throw new StoreError('invalid', `record ${subject} has no bindings`)
+    if (count < 1) throw new StoreError('invalid', `record ${this.n} has no bindings`)
     if (count > MAX_BINDINGS) throw new StoreError('invalid', `more than ${MAX_BINDINGS} bindings`)
     this.begin(subject, count)
     const bind = this.bind
@@ -743,7 +743,7 @@ export class IndexBuilder {
   }
 
   private begin(subject: number, count: number): void {
-    if (subject <= this.last) throw new StoreError('invalid', `records must be strictly ascending by subject (${subject} after ${this.last})`)
+    if (subject <= this.last) throw new StoreError('invalid', `records must be strictly ascending by subject (record ${this.n} is not)`)
     this.last = subject
     if (this.n === this.keys.length) {
       const size = Math.ceil(this.keys.length * 1.5)
