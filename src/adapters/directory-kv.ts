@@ -51,6 +51,26 @@ export async function getNumber(kv: KVNamespace, e164: string, now: number): Pro
   return value.apps.filter((a) => a.expiresAt > now)
 }
 
+/** Most keys one KV bulk read may name. */
+const KV_BULK_KEYS = 100
+
+/** {@link getNumber} for many numbers, in bulk reads of 100 keys: number → its unexpired bindings (empty when none). */
+export async function getNumbers(kv: KVNamespace, e164s: readonly string[], now: number): Promise<Map<string, ProjectedBinding[]>> {
+  const unique = [...new Set(e164s)]
+  const out = new Map<string, ProjectedBinding[]>()
+  const chunks: string[][] = []
+  for (let i = 0; i < unique.length; i += KV_BULK_KEYS) chunks.push(unique.slice(i, i + KV_BULK_KEYS))
+  const read = await Promise.all(chunks.map((keys) => kv.get<ProjectedNumber>(keys.map(numberKey), 'json')))
+  for (const values of read) {
+    for (const [key, value] of values) {
+      const e164 = key.slice('number:'.length)
+      out.set(e164, value && value.v === 1 ? value.apps.filter((a) => a.expiresAt > now) : [])
+    }
+  }
+  for (const e164 of unique) if (!out.has(e164)) out.set(e164, [])
+  return out
+}
+
 /** Reads the app a token hash belongs to, or null. */
 export async function getTokenApp(kv: KVNamespace, tokenHash: string): Promise<ProjectedApp | null> {
   return kv.get<ProjectedApp>(tokenKey(tokenHash), 'json')

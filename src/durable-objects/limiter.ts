@@ -19,16 +19,17 @@ export class Limiter extends DurableObject<Env> {
     migrate(this.sql, ['CREATE TABLE windows (start INTEGER PRIMARY KEY, count INTEGER NOT NULL)'])
   }
 
-  /** Counts one event in the window holding `now`, unless the window already holds `limit`. */
-  take(limit: number, windowMs: number, now: number): LimitResult {
+  /** Counts `cost` events in the window holding `now`, unless that would take it past `limit` (then none). */
+  take(limit: number, windowMs: number, now: number, cost = 1): LimitResult {
     const start = now - (now % windowMs)
     this.sql.exec('DELETE FROM windows WHERE start < ?', start)
     const count = this.sql.exec<{ count: number }>('SELECT count FROM windows WHERE start = ?', start).toArray()[0]?.count ?? 0
-    if (count >= limit) return { ok: false, retryAfterMs: start + windowMs - now }
+    if (count + cost > limit) return { ok: false, retryAfterMs: start + windowMs - now }
     this.sql.exec(
-      'INSERT INTO windows (start, count) VALUES (?, 1) ON CONFLICT (start) DO UPDATE SET count = count + 1',
+      'INSERT INTO windows (start, count) VALUES (?, ?) ON CONFLICT (start) DO UPDATE SET count = count + excluded.count',
       start,
+      cost,
     )
-    return { ok: true, remaining: limit - count - 1 }
+    return { ok: true, remaining: limit - count - cost }
   }
 }

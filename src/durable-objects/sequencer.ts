@@ -205,6 +205,12 @@ export class Sequencer extends DurableObject<Env> {
     return this.appRow(id)?.revoked_at === null
   }
 
+  /** App `id`'s app-register entry with its receipt (it ties the id to the app number entries carry); null if none is sequenced. */
+  async appRegistration(id: string): Promise<EntryReceipt | null> {
+    const row = this.sql.exec<{ idx: number }>("SELECT idx FROM entries WHERE phone IS NULL AND op = 'app-register' AND app = ?", id).toArray()[0]
+    return row ? ((await this.receipts([row.idx]))[0] ?? null) : null
+  }
+
   // ---- bindings ---------------------------------------------------------------------------
 
   /**

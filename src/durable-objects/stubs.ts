@@ -16,9 +16,9 @@ export function phoneChallenge(env: Env, secret: string, e164: string) {
   return env.PHONE_CHALLENGE.getByName(phoneTag(secret, e164))
 }
 
-/** Takes one unit of limit `key`, or throws `429 rate_limited` with Retry-After. */
-export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string): Promise<void> {
-  const result = await env.LIMITER.getByName(key).take(limit, windowMs, Date.now())
+/** Takes `cost` units (default one) of limit `key`, all or none, or throws `429 rate_limited` with Retry-After. */
+export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string, cost = 1): Promise<void> {
+  const result = await env.LIMITER.getByName(key).take(limit, windowMs, Date.now(), cost)
   if (!result.ok) throw rateLimited(`${what} (${limit} per ${windowMs / 1000} s)`, result.retryAfterMs)
 }
 

@@ -1,21 +1,47 @@
 /**
- * Lookups (answered from the KV projection at the edge) and removal of an app's own binding.
+ * Lookups (answered from the KV projection at the edge), one number by URL or a batch by body
+ * (`POST /v1/lookups`, which keeps numbers out of URLs and so out of request logs); the app
+ * registrations that let a client check a proof's app; and removal of an app's own binding.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { getNumber } from '../adapters/directory-kv.ts'
+import { getNumber, getNumbers, type ProjectedBinding } from '../adapters/directory-kv.ts'
 import { sequencer, takeLimit } from '../durable-objects/stubs.ts'
-import { readLimits, type AppEnv } from '../env.ts'
+import type { EntryReceipt } from '../durable-objects/sequencer.ts'
+import { readLimits, type AppEnv, type Env } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
-import { lookupBody, NUMBER_NOT_FOUND } from '../protocol/lookup.ts'
-import { AppId, BindingEntry, errors, parsePhone, ProofFields } from './schemas.ts'
+import { lookupBody, lookupResult, lookupsBody, LookupsRequestError, NUMBER_NOT_FOUND, parseLookupsRequest, type LookupBinding } from '../protocol/lookup.ts'
+import { normalizePhone } from '../protocol/phone.ts'
+import { AppId, AppRegistration, errors, LookupAnswer, LookupsAnswer, LookupsRequest, parsePhone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const numbers = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 numbers.use('/v1/numbers/*', requireApp)
+numbers.use('/v1/lookups', requireApp)
+numbers.use('/v1/apps/*', requireApp)
 
 const security = [{ appToken: [] }]
+
+/** Takes `count` lookups from the app's per-minute quota, all or none. */
+function takeLookups(env: Env, app: string, count: number): Promise<void> {
+  return takeLimit(env, `lookup:${app}`, readLimits(env).lookupsPerAppMinute, 60_000, 'lookup quota exceeded', count)
+}
+
+/** Receipts for the bindings' entries, all against one checkpoint, by index. */
+async function receiptsFor(env: Env, bindings: readonly ProjectedBinding[]): Promise<Map<number, EntryReceipt>> {
+  if (bindings.length === 0) return new Map()
+  const indexes = [...new Set(bindings.map((b) => b.index))]
+  return new Map((await sequencer(env).receipts(indexes)).map((r) => [r.index, r]))
+}
+
+/** The projection's bindings as the shared answer builder takes them (seconds, with a proof when there is one). */
+function toLookupBindings(bindings: readonly ProjectedBinding[], receipts: Map<number, EntryReceipt> | null): LookupBinding[] {
+  return bindings.map((a) => {
+    const proof = receipts?.get(a.index)
+    return { app: a.app, verifiedAt: a.verifiedAt / 1000, expiresAt: a.expiresAt / 1000, ...(proof ? { proof } : {}) }
+  })
+}
 
 numbers.openapi(
   createRoute({
@@ -33,37 +59,77 @@ numbers.openapi(
       }),
     },
     responses: {
-      200: {
-        description: 'the unexpired bindings, sorted by app',
-        content: {
-          'application/json': {
-            schema: z.object({ phone: z.string(), apps: z.array(BindingEntry.extend(ProofFields.partial().shape)) }).openapi('Lookup'),
-          },
-        },
-      },
+      200: { description: 'the unexpired bindings, sorted by app', content: { 'application/json': { schema: LookupAnswer } } },
       ...errors(400, 401, 404, 429),
     },
   }),
   async (c) => {
     const phone = parsePhone(c.req.valid('param').phone)
-    const app = c.var.app
-    await takeLimit(c.env, `lookup:${app.id}`, readLimits(c.env).lookupsPerAppMinute, 60_000, 'lookup quota exceeded')
+    await takeLookups(c.env, c.var.app.id, 1)
     const now = Date.now()
     const apps = await getNumber(c.env.DIRECTORY, phone.e164, now)
-    const receipts =
-      c.req.valid('query').proof === '1' && apps.length > 0
-        ? new Map((await sequencer(c.env).receipts(apps.map((a) => a.index))).map((r) => [r.index, r]))
-        : null
-    const body = lookupBody(
-      phone.e164,
-      apps.map((a) => {
-        const proof = receipts?.get(a.index)
-        return { app: a.app, verifiedAt: a.verifiedAt / 1000, expiresAt: a.expiresAt / 1000, ...(proof ? { proof } : {}) }
-      }),
-      now / 1000,
-    )
+    const receipts = c.req.valid('query').proof === '1' ? await receiptsFor(c.env, apps) : null
+    const body = lookupBody(phone.e164, toLookupBindings(apps, receipts), now / 1000)
     if (!body) throw new ApiError(404, NUMBER_NOT_FOUND.error.code, NUMBER_NOT_FOUND.error.message)
     return c.json(body, 200)
+  },
+)
+
+numbers.openapi(
+  createRoute({
+    method: 'post',
+    path: '/v1/lookups',
+    summary: 'Which apps each of many numbers can be reached on (contact discovery; no number in the URL)',
+    description:
+      'One result per number asked, in the order asked, each with its unexpired bindings or none (`apps: []`, never a 404). ' +
+      "A batch of n numbers costs n lookups of the app's quota, taken all or none. With `proof: true` every binding carries " +
+      'the fields of `GET /v1/numbers/{phone}?proof=1`, all against one checkpoint.',
+    security,
+    request: { body: { required: true, content: { 'application/json': { schema: LookupsRequest } } } },
+    responses: {
+      200: { description: 'one result per number asked, in order', content: { 'application/json': { schema: LookupsAnswer } } },
+      ...errors(400, 401, 413, 415, 429),
+    },
+  }),
+  async (c) => {
+    let request
+    try {
+      request = parseLookupsRequest(c.req.valid('json'), (phone) => normalizePhone(phone).e164)
+    } catch (err) {
+      if (err instanceof LookupsRequestError) throw new ApiError(400, err.code, err.message)
+      throw err
+    }
+    await takeLookups(c.env, c.var.app.id, request.phones.length)
+    const now = Date.now()
+    const found = await getNumbers(c.env.DIRECTORY, request.phones, now)
+    const receipts = request.proof ? await receiptsFor(c.env, [...found.values()].flat()) : null
+    const results = request.phones.map((phone) => lookupResult(phone, toLookupBindings(found.get(phone)!, receipts), now / 1000))
+    return c.json(lookupsBody(results), 200)
+  },
+)
+
+numbers.openapi(
+  createRoute({
+    method: 'get',
+    path: '/v1/apps/{id}',
+    summary: "An app's registration: its app-register log entry and a receipt",
+    description:
+      'Binding entries name an app by its number (u16); answers name it by id. The app-register entry ties the two, and its ' +
+      'receipt proves the log holds it, so a client checks which app a proof is about without trusting the server (the SDK ' +
+      'fetches each app once and keeps it). Costs one lookup of the quota.',
+    security,
+    request: { params: z.object({ id: AppId }) },
+    responses: {
+      200: { description: 'the registration', content: { 'application/json': { schema: AppRegistration } } },
+      ...errors(400, 401, 404, 429),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param')
+    await takeLookups(c.env, c.var.app.id, 1)
+    const registration = await sequencer(c.env).appRegistration(id)
+    if (!registration) throw new ApiError(404, 'app_not_found', `no app ${id} is registered in the log`)
+    return c.json({ app: id, index: registration.index, entry: registration.entry, receipt: registration.receipt }, 200)
   },
 )
 
