@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { subjectOf } from '../../src/protocol/entry.ts'
-import { lookupBody, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
+import { lookupBody, lookupResult, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
 import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { normalizePhone } from '../../src/protocol/phone.ts'
@@ -252,6 +252,19 @@ export class Mirror {
   lookupWithProof(phone: string): LookupBody | null {
     const e164 = normalizePhone(phone).e164
     return lookupBody(e164, this.#bindings(e164, true), this.#now() / 1000)
+  }
+
+  /**
+   * The answer of `POST /v1/lookups` for `phones`, from the applied state: one result per
+   * number, in order, `apps: []` for a number with none, exactly as the directory builds it.
+   * With `proof`, every binding carries its entry and a receipt against the held checkpoint (as
+   * {@link lookupWithProof}). Throws InvalidPhoneError for the first input that is no number.
+   */
+  lookupMany(phones: readonly string[], proof = false): LookupBody[] {
+    this.#open()
+    const e164s = phones.map((phone) => (e164Subject(phone) > 0 && this.#store.index.find(e164Subject(phone)) >= 0 ? phone : normalizePhone(phone).e164))
+    const now = this.#now() / 1000
+    return e164s.map((e164) => lookupResult(e164, this.#bindings(e164, proof), now))
   }
 
   /** One verified sync step (see sync.ts). Concurrent calls run one after another. */
