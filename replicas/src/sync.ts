@@ -38,7 +38,7 @@ import type { LogClient } from './log-client.ts'
 import type { Logger } from './logger.ts'
 import { receiptFor } from './proofs.ts'
 import { readSnapshotOrigin, writeSnapshotOrigin } from './replay.ts'
-import { fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
+import { checkSnapshotApps, fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
 import { prepareSnapshot, type DecodedSnapshot, type PreparedSnapshot } from './snapshot-worker.ts'
 import { Spool } from './spool.ts'
 import type { AppInfo, BuildOrder, MirrorStore, SubjectIndex } from './store/index.ts'
@@ -207,6 +207,7 @@ async function bootstrapFrom(ctx: SyncContext, served: VerifiedCheckpoint, snaps
     }
     decoded = await prepared.decoded
     built = await prepared.index()
+    await checkSnapshotApps(client, decoded.apps, manifest.treeSize, hashes)
   } catch (err) {
     hashes.discardUnverified()
     throw err

@@ -97,10 +97,10 @@ describe('an entry refused over a snapshot that lacks a binding', () => {
     expect(result).toMatchObject({ status: 'applied', treeSize: 601, replayed: { from: 0, snapshotSize: SNAPSHOT } })
 
     // The refusal's evidence blames the snapshot (its size, manifest and SHA-256), not the entry.
-    const [refusal] = evidence('invalid-entry')
+    const refusal = evidence('invalid-entry')[0]!
     expect(refusal).toMatchObject({ index: 600, suspect: 'snapshot', snapshot: { treeSize: SNAPSHOT, manifest: served.manifest, sha256: served.sha256 } })
     // The replay accepted the entry: the snapshot was not the log's state, and that is written down.
-    const [incomplete] = evidence('incomplete-snapshot')
+    const incomplete = evidence('incomplete-snapshot')[0]!
     expect(incomplete).toMatchObject({ index: 600, snapshot: { treeSize: SNAPSHOT, manifest: served.manifest, sha256: served.sha256 } })
     expect(incomplete.reason).toMatch(/remove of a binding that does not exist/)
     expect((await verifyReceipt(incomplete.receipt, fromBase64(incomplete.entry), parseVerifierKey(log.logKey))).index).toBe(600)
