@@ -213,8 +213,9 @@ export class WhodisClient {
    * by the pinned key; each entry must be an add or renew of the answer's number, for the app the
    * answer names (by that app's proven registration), at the answer's `verifiedAt`, with the TTL
    * that gives its `expiresAt`, at its `index`; no binding may have expired; all receipts must be
-   * against one checkpoint, no older than {@link newestCheckpoint}, which it then becomes. With
-   * `phone`, the answer must be for that number. Throws ProofError (with its `code`) otherwise.
+   * against one checkpoint, no older than {@link newestCheckpoint}, which it then becomes (so a
+   * mirror's answer from behind a checkpoint already verified is refused as `stale_checkpoint`).
+   * With `phone`, the answer must be for that number. Throws ProofError (with its `code`) otherwise.
    *
    * What this proves: each binding listed was added to the log as stated. Not that it still
    * stands (a later entry may have removed it), nor that the answer lists every binding.
