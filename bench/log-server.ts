@@ -1,6 +1,7 @@
 /**
  * Serves a {@link BenchLog} over loopback HTTP the way the directory serves its log
- * (`/.well-known/whodis`, `/log/checkpoint`, level-0 hash tiles, entry bundles, the snapshot),
+ * (`/.well-known/whodis`, `/log/checkpoint`, level-0 hash tiles, entry bundles, the snapshot,
+ * the app registrations a mirror checks a snapshot's app table against),
  * from a worker thread, so that the mirror being measured has the main thread to itself and the
  * server's work runs on the other core, as a remote directory's would.
  *
@@ -85,6 +86,17 @@ if (!isMainThread && parentPort && (workerData as { log?: BenchLog })?.log) {
     if (path === '/log/snapshot/latest') return text(res, 200, log.snapshot.manifest, 'text/plain; charset=utf-8')
     if (path === `/log/snapshot/${log.snapshotSize}/manifest`) return text(res, 200, log.snapshot.manifest, 'text/plain; charset=utf-8')
     if (path === `/log/snapshot/${log.snapshotSize}/data`) return text(res, 200, log.snapshot.data, 'application/octet-stream')
+    const app = /^\/v1\/apps\/([a-z0-9.-]+)$/.exec(path)
+    if (app) {
+      // An app's registration, as much of it as a mirror reads: its app-register entry and index.
+      for (let i = 0; i < size; i++) {
+        const entry = log.entryBytes.subarray(log.offsets[i]!, log.offsets[i + 1]!)
+        if (entry[1] === 8 && new TextDecoder().decode(entry.subarray(9)) === app[1]) {
+          return text(res, 200, JSON.stringify({ app: app[1], index: i, entry: Buffer.from(entry).toString('base64') }), 'application/json')
+        }
+      }
+      return text(res, 404, JSON.stringify({ error: { code: 'app_not_found', message: 'no such app' } }), 'application/json')
+    }
     if (path.startsWith('/log/tile/')) {
       const tile = parseTilePath(path.slice('/log/'.length))
       if (!tile) return notFound(res)

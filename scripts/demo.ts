@@ -5,9 +5,10 @@
  * this run) and app B's mirror (in a temporary directory), then: app A and app B are
  * registered; Alice (+1 650 555 0011) and Charlie (+1 510 555 0033) verify on A and Bob
  * (+1 415 555 0022) on B, with the codes read from the development SMS outbox; Alice also uses
- * B; Bob's app looks Alice up on its own mirror (no request to the directory names her number);
- * both sides pick the same app with `chooseApp`; app B checks Alice's credential and receipt
- * offline with the pinned log key; Alice, as the number's holder, removes a binding and the
+ * B; app B proves the two apps' registrations; Bob's app looks Alice up on its own mirror (no
+ * request to the directory names her number) and checks the answer against the entries its
+ * receipts prove; both sides pick the same app with `chooseApp`; app B checks Alice's credential
+ * and receipt offline with the pinned log key; Alice, as the number's holder, removes a binding and the
  * mirror sees it; the mirror replays and verifies everything it holds.
  *
  * Every step checks its outcome. Exit 0 when every step held, 1 (with the reason) when one did
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 // The SDK apps import as `whodis/client` (its source, so the demo needs no build step).
-import { chooseApp, CredentialError, HolderClient, WhodisClient, WhodisError, type LookupBody } from '../src/client/index.ts'
+import { chooseApp, CredentialError, HolderClient, ProofError, WhodisClient, WhodisError, type LookupBody, type LookupEntry } from '../src/client/index.ts'
 import { toBase64Url } from '../src/protocol/bytes.ts'
 import { randomSeed, signerFromSeed } from '../src/protocol/ed25519.ts'
 import { follow, openMirror, startServer, type Mirror, type MirrorServer } from '../replicas/src/index.ts'
@@ -290,13 +291,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     step("Bob's app looks Alice up on its own mirror")
     const caughtUp = await waitForMirror('catch up', () => mirror.treeSize > aliceOnB.index)
     say(`App B's mirror had applied Alice's new binding ${caughtUp} ms after the directory confirmed it.`)
+    const nums = await appB.proveApps(['appa', 'appb'])
+    ok(
+      `First, app B proves, once, the registrations of appa and appb (GET /v1/apps/appa and /appb: each app's app-register log entry and its receipt). ` +
+        `Log entries name apps by number (${nums.map((n, i) => `${['appa', 'appb'][i]} is ${n}`).join(', ')}); these proven entries are how app B ties a number in an entry to the app id an answer names. The requests name apps, never a person's number.`,
+    )
     const mark = seenByDirectory.length
     const found = await appB.lookupVia(server.url, '+1 650 555 0011', { proof: true })
     const during = seenByDirectory.slice(mark)
     check(found, "app B's mirror does not know Alice's number")
     const apps = found!.apps.map((a) => a.app)
     check(apps.join() === 'appa,appb', `the mirror says Alice is on ${apps.join(', ')}, not appa and appb`)
-    await appB.verifyLookup(found!)
+    const proven = await appB.verifyLookup(found!, { phone: ALICE })
     check(!during.some((r) => r.from === 'app B'), `app B sent ${during.filter((r) => r.from === 'app B').length} request(s) to the directory during its lookup`)
     const mirrorRequests = seenByDirectory.filter((r) => r.from === "app B's mirror")
     check(
@@ -305,8 +311,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     )
     ok(`App B asked its mirror at ${server.url} and found Alice on ${describeApps(found!)}.`)
     ok(
-      `Each binding came with a receipt, checked against the pinned log key: the log itself vouches for the answer, not the mirror.`,
+      `Each binding came with its log entry and a receipt. App B checked each receipt against the pinned log key (entries ` +
+        `${proven.apps.map((a) => `#${a.index}`).join(' and ')} are in the tree of the signed checkpoint of size ${proven.checkpoint!.size}), ` +
+        `and checked every field of the answer against those entries: Alice's number, the app (by its proven registration), the times and the index. ` +
+        `So the log vouches that these bindings were added, not the mirror. (A receipt shows a binding was added, not that it still stands.)`,
     )
+    const [first, second] = found!.apps as [LookupEntry, LookupEntry]
+    const swapped = { ...found!, apps: [{ ...first, app: second.app }, { ...second, app: first.app }] }
+    const tampered = await appB.verifyLookup(swapped).then(
+      () => null,
+      (err: unknown) => err,
+    )
+    check(tampered instanceof ProofError, 'an answer with its two apps swapped was accepted')
+    ok(`The same answer with its two apps swapped, every receipt in it still genuine, is refused (${(tampered as ProofError).code}).`)
     ok(
       `The directory received no request from app B during the lookup. The mirror's ${mirrorRequests.length} requests so far are all for the public log and its key, ` +
         `the same for every mirror, and none names a number: ${summarize(mirrorRequests)}.`,
@@ -336,7 +353,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     ok(
       `Alice's app A presents the credential and receipt it received in step 4. App B checks them with no network request: ` +
         `the log key signed "${ALICE} is on appa with key ${aliceKey.slice(0, 12)}…, verified ${iso(credential.verifiedAt)}, ` +
-        `until ${iso(credential.expiresAt)}", and the receipt proves it is log entry #${credential.index} of a signed tree.`,
+        `until ${iso(credential.expiresAt)}", every one of those fields is what the log entry inside it says (the app by appa's proven registration), ` +
+        `and the receipt proves that entry is #${credential.index} of the signed tree of size ${credential.checkpoint!.size}.`,
     )
     const forged = alice.credential.replace('\napp appa\n', '\napp appb\n')
     const refused = await appB.verifyPresented(forged, alice.receipt).then(

@@ -119,6 +119,7 @@ function mirrorOptions(options: Options, logger: Logger): MirrorOptions {
     if (num('chunk-entries') < 1) throw new MirrorError('usage', '--chunk-entries must be at least 1')
     out.chunkEntries = num('chunk-entries')
     out.snapshots = options['no-snapshot'] !== true
+    out.replay = options['no-replay'] !== true
     out.maxSnapshotBytes = num('max-snapshot-bytes')
     out.retry = { retries: num('retries'), baseDelayMs: num('retry-base-ms'), maxDelayMs: num('retry-max-ms'), timeoutMs: num('timeout-ms') }
   }
@@ -142,6 +143,10 @@ async function sync(options: Options, positionals: string[], io: CliIo, logger: 
   noPositionals('sync', positionals)
   const peers = (options.peer as string[] | undefined) ?? []
   return withMirror(options, 'sync', logger, async (mirror) => {
+    if (options.replay) {
+      logger.warn('replaying', { from: 0, note: 'the state is emptied and the whole log replayed and checked' })
+      await mirror.replayFromZero()
+    }
     if (!options.follow) {
       const result = await mirror.sync()
       const reports = peers.length > 0 ? await mirror.checkPeers(peers) : []
@@ -211,7 +216,11 @@ async function watch(options: Options, positionals: string[], io: CliIo, logger:
   if (filter.subject === undefined && filter.appId === undefined) throw new MirrorError('usage', 'watch needs --number or --app')
   return withMirror(options, 'watch', logger, async (mirror) => {
     const appId = (num: number) => mirror.appId(num)
+    // A replay from entry 0 commits old entries again: each is printed once.
+    let printedThrough = options['new-only'] ? mirror.treeSize - 1 : -1
     const emit = (bytes: Uint8Array, index: number) => {
+      if (index <= printedThrough) return
+      printedThrough = index
       let record
       try {
         record = watchRecord(bytes, index, filter, appId)

@@ -8,6 +8,7 @@ import { HttpClient, type HttpOptions } from './http.ts'
 import { MAX_NOTE_BYTES } from '../../src/protocol/note.ts'
 import { decodeBundle, entriesPath, tilePath, TILE_WIDTH, type Tile } from '../../src/protocol/tiles.ts'
 import { HASH_SIZE } from '../../src/protocol/merkle.ts'
+import { fromBase64 } from '../../src/protocol/bytes.ts'
 
 /** `/.well-known/whodis`. */
 export interface WellKnown {
@@ -74,6 +75,26 @@ export class LogClient {
     } catch (err) {
       throw new MirrorError('malformed', `${path}: ${(err as Error).message}`, { path }, { cause: err })
     }
+  }
+
+  /**
+   * App `id`'s registration as the directory serves it (`GET /v1/apps/{id}`, needs the app
+   * token): the index and bytes of its app-register entry; null when the directory knows no such app.
+   */
+  async appRegistration(id: string): Promise<{ index: number; entry: Uint8Array } | null> {
+    const path = `/v1/apps/${encodeURIComponent(id)}`
+    const text = await this.http.getText(path, { auth: true, maxBytes: 64 * 1024, allow404: true })
+    if (text === null) return null
+    let body: { index?: unknown; entry?: unknown }
+    let entry: Uint8Array
+    try {
+      body = JSON.parse(text) as typeof body
+      entry = fromBase64(String(body.entry))
+    } catch {
+      throw new MirrorError('malformed', `${this.url}${path} is not an app registration`, { path })
+    }
+    if (!Number.isSafeInteger(body.index) || (body.index as number) < 0) throw new MirrorError('malformed', `${this.url}${path} names no log index`, { path })
+    return { index: body.index as number, entry }
   }
 
   /** The newest snapshot's signed manifest, or null when the directory has none yet. */

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { subjectOf } from '../../src/protocol/entry.ts'
-import { lookupBody, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
+import { lookupBody, lookupResult, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
 import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { normalizePhone } from '../../src/protocol/phone.ts'
@@ -23,6 +23,10 @@ import { openStore, type MirrorStore } from './store/index.ts'
 import { syncStep, type CommitEvent, type SyncResult } from './sync.ts'
 import { parseLogKey, verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
 import { verifyHeld, type VerifyReport } from './verify.ts'
+import { writeEvidence, type SnapshotOrigin } from './evidence.ts'
+import { receiptFor } from './proofs.ts'
+import { clearSnapshotOrigin, endReplay, replayUnderWay, startReplay, type ReplayReason } from './replay.ts'
+import { TILE_WIDTH } from '../../src/protocol/tiles.ts'
 import { sameBytes } from './verify-range.ts'
 
 /** Options of {@link openMirror}. Only `sync` and peer checks need the directory. */
@@ -37,6 +41,12 @@ export interface MirrorOptions {
   chunkEntries?: number
   /** Bootstrap an empty store from the newest snapshot (default true); false replays from entry 0. */
   snapshots?: boolean
+  /**
+   * When an entry is refused over a state that came from a snapshot, replay the log from entry 0
+   * (verifying everything) to tell a bad snapshot from a bad entry (default true). With false,
+   * the refusal says which command does it.
+   */
+  replay?: boolean
   /** Largest decompressed snapshot accepted (default 2 GiB). */
   maxSnapshotBytes?: number
   /** HTTP retries and timeouts. */
@@ -254,11 +264,33 @@ export class Mirror {
     return lookupBody(e164, this.#bindings(e164, true), this.#now() / 1000)
   }
 
-  /** One verified sync step (see sync.ts). Concurrent calls run one after another. */
+  /**
+   * The answer of `POST /v1/lookups` for `phones`, from the applied state: one result per
+   * number, in order, `apps: []` for a number with none, exactly as the directory builds it.
+   * With `proof`, every binding carries its entry and a receipt against the held checkpoint (as
+   * {@link lookupWithProof}). Throws InvalidPhoneError for the first input that is no number.
+   */
+  lookupMany(phones: readonly string[], proof = false): LookupBody[] {
+    this.#open()
+    const e164s = phones.map((phone) => (e164Subject(phone) > 0 && this.#store.index.find(e164Subject(phone)) >= 0 ? phone : normalizePhone(phone).e164))
+    const now = this.#now() / 1000
+    return e164s.map((e164) => lookupResult(e164, this.#bindings(e164, proof), now))
+  }
+
+  /**
+   * One verified sync step (see sync.ts). Concurrent calls run one after another.
+   *
+   * When an entry is refused over a state that came from a snapshot, the snapshot is the
+   * suspect (it may lack a binding the entry removes). Unless `replay` is false, the mirror then
+   * starts over from entry 0 in the same step, verifying every entry: if the replay accepts the
+   * entry, the snapshot was not the log's state (evidence `incomplete-snapshot`); if it refuses
+   * it too, the entry is to blame (evidence `invalid-entry`, suspect `entry`). While it replays,
+   * lookups answer from the verified prefix replayed so far.
+   */
   sync(): Promise<SyncResult> {
     return this.#exclusive(async () => {
       try {
-        const result = await this.#sync()
+        const result = await this.#syncOrReplay()
         this.#status.syncs++
         this.#status.lastVerifiedAt = this.#now()
         this.#status.directorySize = Math.max(this.#status.directorySize, result.checkpointSize)
@@ -326,7 +358,100 @@ export class Mirror {
     return run
   }
 
+  /**
+   * Replays the log from entry 0 on the next sync, without any snapshot: the state is emptied
+   * now (what `whodis-mirror sync --replay` does). Lookups answer from the replayed prefix
+   * until the replay reaches the checkpoint.
+   */
+  replayFromZero(): Promise<void> {
+    return this.#exclusive(() => this.#restart({ startedAt: new Date(this.#now()).toISOString() }))
+  }
+
+  async #syncOrReplay(): Promise<SyncResult> {
+    try {
+      return await this.#sync()
+    } catch (err) {
+      const e = asMirrorError(err)
+      if (e.code !== 'entry_refused' || e.details.suspect !== 'snapshot') throw e
+      const command = `whodis-mirror sync --data ${this.dir} --replay`
+      if (this.#options.replay === false) {
+        throw new MirrorError('entry_refused', `${e.message}. This mirror does not replay on its own (--no-replay); to replay the log from entry 0 and check everything, run: ${command}`, { ...e.details, command }, { cause: e })
+      }
+      await this.#checkReplayable(e, command)
+      const snapshot = e.details.snapshot as SnapshotOrigin
+      this.#logger.warn('replaying', { from: 0, snapshot: snapshot.treeSize, refused: e.details.index, evidence: e.details.evidence })
+      const cause = e.cause instanceof Error ? e.cause.message : e.message
+      await this.#restart({ snapshot, refused: { index: e.details.index as number, reason: cause }, startedAt: new Date(this.#now()).toISOString() })
+      return await this.#sync()
+    }
+  }
+
+  /** Throws, changing nothing, when the directory does not serve the log's first entries (a replay could not start). */
+  async #checkReplayable(refusal: MirrorError, command: string): Promise<void> {
+    const client = this.#logClient()
+    try {
+      await client.bundle(0, Math.min(TILE_WIDTH, this.#held?.size ?? (refusal.details.index as number) + 1))
+    } catch (err) {
+      const e = asMirrorError(err)
+      if (e.transient) throw e
+      throw new MirrorError(
+        'entry_refused',
+        `${refusal.message}. Replaying needs the log's entries from 0, which ${client.url} does not serve (${e.message}); ` +
+          `keep the evidence, tell the directory's operator, and once it serves them run: ${command}`,
+        { ...refusal.details, command },
+        { cause: refusal },
+      )
+    }
+  }
+
+  /** Marks a replay from entry 0 as under way and empties the state (one atomic store switch). */
+  async #restart(reason: ReplayReason): Promise<void> {
+    await startReplay(this.dir, reason)
+    await this.#store.restart()
+    await clearSnapshotOrigin(this.dir)
+    this.#held = null
+    this.#names = null
+  }
+
+  /** Once a replay reaches the checkpoint: writes down what it showed about the suspect snapshot, and ends it. */
+  async #endReplay(reason: ReplayReason, result: SyncResult): Promise<SyncResult> {
+    const held = this.#held!
+    let evidence: string | undefined
+    const refused = reason.refused
+    if (reason.snapshot && refused && refused.index < this.#store.treeSize) {
+      let entry: Uint8Array | undefined
+      for (const e of this.heldEntries()) {
+        if (e.index === refused.index) {
+          entry = e.bytes
+          break
+        }
+      }
+      if (entry) {
+        evidence = writeEvidence(
+          this.dir,
+          {
+            kind: 'incomplete-snapshot',
+            snapshot: reason.snapshot,
+            index: refused.index,
+            entry,
+            reason: refused.reason,
+            receipt: receiptFor(refused.index, held, this.#hashes),
+            explanation: `entry ${refused.index} was refused over the state of the signed snapshot at tree size ${reason.snapshot.treeSize}, and accepted when every entry from 0 was replayed: the snapshot is not the log's state at its size`,
+          },
+          this.#keyText!,
+        )
+        this.#logger.error('snapshot_incomplete', { snapshot: reason.snapshot.treeSize, entry: refused.index, evidence })
+      }
+    }
+    await endReplay(this.dir)
+    this.#logger.info('replayed', { treeSize: this.#store.treeSize })
+    return { ...result, replayed: { from: 0, ...(reason.snapshot ? { snapshotSize: reason.snapshot.treeSize } : {}), ...(evidence ? { evidence } : {}) } }
+  }
+
   async #sync(): Promise<SyncResult> {
+    const replay = replayUnderWay(this.dir)
+    // A replay marked but not begun (a crash in between): empty the snapshot's state first.
+    if (replay && this.#store.entriesFrom > 0) await this.#restart(replay)
     const client = this.#logClient()
     if (!this.#store.pinned) {
       // Until something is stored, the key is derived (and checked) afresh on every attempt.
@@ -335,7 +460,7 @@ export class Mirror {
     }
     const key = await this.#ensureKey(client)
     const keyText = this.#keyText!
-    const result = await syncStep({
+    let result = await syncStep({
       dir: this.dir,
       store: this.#store,
       hashes: this.#hashes,
@@ -344,7 +469,9 @@ export class Mirror {
       client,
       logger: this.#logger,
       chunkEntries: this.#options.chunkEntries ?? 65_536,
-      useSnapshots: this.#options.snapshots ?? true,
+      useSnapshots: (this.#options.snapshots ?? true) && !replay,
+      // Replaying, commit right before the entry the snapshot's state refused: refusing it again keeps all before it.
+      ...(replay?.refused ? { chunkBreaks: [replay.refused.index] } : {}),
       maxSnapshotBytes: this.#options.maxSnapshotBytes ?? 2 ** 31,
       held: () => this.#held,
       beforeWrite: () => this.#pin(client, keyText),
@@ -359,6 +486,7 @@ export class Mirror {
         }
       },
     })
+    if (replay && this.#held && this.#store.treeSize === this.#held.size) result = await this.#endReplay(replay, result)
     if (result.status !== 'up-to-date') this.#logger.info('synced', { ...result })
     if (this.#store.stats().shouldCompact) {
       // The journal has grown past its share of the base: rewrite the base (lookups continue).

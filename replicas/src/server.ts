@@ -1,7 +1,9 @@
 /**
  * The mirror's local HTTP server (`whodis-mirror serve`):
- * - `GET /v1/numbers/:phone[?proof=1]`: exactly the directory's JSON, status and error bodies
- *   (400 `invalid_phone` / `invalid_request`, 404 `number_not_found`), from the applied state;
+ * - `POST /v1/lookups {phones, proof?}` and `GET /v1/numbers/:phone[?proof=1]`: exactly the
+ *   directory's JSON (built by the same function, src/protocol/lookup.ts), status and error
+ *   codes (400 `invalid_phone` / `invalid_request`, 404 `number_not_found`, 413, 415), from the
+ *   applied state;
  * - `GET /log/checkpoint`: the held signed checkpoint, for peer mirrors to cross-check;
  * - `GET /healthz`: tree sizes and the age of the last verified checkpoint (503 unless healthy);
  * - `GET /metrics`: Prometheus text.
@@ -10,8 +12,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { NUMBER_NOT_FOUND } from '../../src/protocol/lookup.ts'
-import { InvalidPhoneError } from '../../src/protocol/phone.ts'
+import { lookupsBody, LookupsRequestError, NUMBER_NOT_FOUND, parseLookupsRequest } from '../../src/protocol/lookup.ts'
+import { InvalidPhoneError, normalizePhone } from '../../src/protocol/phone.ts'
 import { asMirrorError, MirrorError } from './errors.ts'
 import { Metrics } from './metrics.ts'
 import type { Mirror } from './mirror.ts'
@@ -46,16 +48,21 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
   const now = options.now ?? Date.now
   const staleAfter = options.staleAfterMs ?? 300_000
   const server: Server = createServer((req, res) => {
-    try {
-      route(req, res)
-    } catch (err) {
+    const fail = (err: unknown) => {
       const e = asMirrorError(err)
-      json(res, 500, { error: { code: 'internal_error', message: e.message } })
+      if (!res.headersSent) json(res, 500, { error: { code: 'internal_error', message: e.message } })
+      else res.destroy()
+    }
+    try {
+      const url = new URL(req.url ?? '/', 'http://mirror.invalid')
+      if (req.method === 'POST' && url.pathname === '/v1/lookups') return void lookups(req, res).catch(fail)
+      route(req, res, url)
+    } catch (err) {
+      fail(err)
     }
   })
 
-  function route(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://mirror.invalid')
+  function route(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const path = url.pathname
     const method = req.method ?? 'GET'
     if (method !== 'GET' && method !== 'HEAD') return notFound(res, method, path)
@@ -101,6 +108,44 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
       }
       const e = asMirrorError(err)
       metrics.lookup('error', proof)
+      return json(res, e.code === 'internal' ? 500 : 503, { error: { code: e.code, message: e.message } })
+    }
+  }
+
+  async function lookups(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+    if (type !== 'application/json') {
+      req.resume()
+      metrics.lookup('invalid_request', false)
+      return json(res, 415, { error: { code: 'unsupported_media_type', message: 'send the request body as Content-Type: application/json' } })
+    }
+    const text = await readBody(req, MAX_LOOKUPS_BODY_BYTES)
+    if (text === null) {
+      metrics.lookup('invalid_request', false)
+      return json(res, 413, { error: { code: 'body_too_large', message: `request body is larger than ${MAX_LOOKUPS_BODY_BYTES} bytes` } })
+    }
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      metrics.lookup('invalid_request', false)
+      return json(res, 400, { error: { code: 'malformed_json', message: 'request body is not valid JSON' } })
+    }
+    let request
+    try {
+      request = parseLookupsRequest(body, (phone) => normalizePhone(phone).e164)
+    } catch (err) {
+      if (!(err instanceof LookupsRequestError)) throw err
+      metrics.lookup(err.code, false)
+      return json(res, 400, { error: { code: err.code, message: err.message } })
+    }
+    try {
+      const results = mirror.lookupMany(request.phones, request.proof)
+      for (const r of results) metrics.lookup(r.apps.length > 0 ? 'found' : 'not_found', request.proof)
+      return json(res, 200, lookupsBody(results))
+    } catch (err) {
+      const e = asMirrorError(err)
+      metrics.lookup('error', request.proof)
       return json(res, e.code === 'internal' ? 500 : 503, { error: { code: e.code, message: e.message } })
     }
   }
@@ -170,6 +215,24 @@ async function listen(server: Server, port: number, host: string): Promise<void>
     const [why, setting] = LISTEN_FAILURES[(err as NodeJS.ErrnoException).code ?? ''] ?? [(err as Error).message, 'host']
     throw new MirrorError('usage', `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`, { host, port, setting }, { cause: err })
   }
+}
+
+/** Largest body of `POST /v1/lookups`, as the directory takes it. */
+const MAX_LOOKUPS_BODY_BYTES = 80 * 1024
+
+/** The request body as text, or null when it is longer than `max` bytes. */
+async function readBody(req: IncomingMessage, max: number): Promise<string | null> {
+  const chunks: Buffer[] = []
+  let length = 0
+  for await (const chunk of req) {
+    length += (chunk as Buffer).length
+    if (length > max) {
+      req.resume()
+      return null
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

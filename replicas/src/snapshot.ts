@@ -8,16 +8,17 @@
  * edge hashes to the manifest's root (`openSnapshotColumns`, the column form of the directory's
  * `openSnapshot`). The caller then fetches the hash tiles up to the snapshot's size (they must
  * hash to the same root) and checks every binding against the leaf hash at its index as they
- * pass, before the snapshot's size is extended to a signed checkpoint.
+ * pass, and every app of its app table against the app's registration entry, before the
+ * snapshot's size is extended to a signed checkpoint.
  * @module
  */
 import { createHash } from 'node:crypto'
-import { encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../../src/protocol/entry.ts'
+import { decodeEntry, encodeBindingEntryInto, MAX_BINDING_ENTRY } from '../../src/protocol/entry.ts'
 import { HashAppender } from '../../src/protocol/hash-appender.ts'
-import { HASH_SIZE, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
+import { HASH_SIZE, leafHash, RightEdge, storedHashIndex } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { leafHashInto } from '../../src/protocol/sha256.ts'
-import type { SnapshotColumns, SnapshotManifest } from '../../src/protocol/snapshot.ts'
+import type { SnapshotApp, SnapshotColumns, SnapshotManifest } from '../../src/protocol/snapshot.ts'
 import { openSnapshotColumns, SnapshotError } from '../../src/protocol/snapshot-verify.ts'
 import { TILE_WIDTH } from '../../src/protocol/tiles.ts'
 import { MirrorError } from './errors.ts'
@@ -215,6 +216,32 @@ export class SnapshotBindingCheck {
 function equal(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number): boolean {
   for (let i = 0; i < HASH_SIZE; i++) if (a[aAt + i] !== b[bAt + i]) return false
   return true
+}
+
+/**
+ * Checks a snapshot's app table against the log, once the hashes up to its size are known to be
+ * the log's: each app's app-register entry, as the directory serves it, must be the log's leaf
+ * at its index, below the snapshot's size, registering that number with that id. Otherwise the
+ * snapshot names apps the log does not (`bad_snapshot`). Whether an app was revoked is still the
+ * snapshot's word.
+ */
+export async function checkSnapshotApps(client: LogClient, apps: readonly SnapshotApp[], treeSize: number, hashes: HashFile): Promise<void> {
+  const bad = (why: string) => new MirrorError('bad_snapshot', `snapshot at tree size ${treeSize}: ${why}`, { size: treeSize })
+  for (const app of apps) {
+    const registration = await client.appRegistration(app.id)
+    if (!registration) throw bad(`it names app ${app.num} "${app.id}", which ${client.url} knows no registration of`)
+    const { index, entry } = registration
+    let decoded
+    try {
+      decoded = decodeEntry(entry)
+    } catch {
+      decoded = null
+    }
+    const leaf = index < treeSize ? hashes.reader([storedHashIndex(0, index)])[0]! : null
+    if (!leaf || !sameBytes(leafHash(entry), leaf) || decoded?.kind !== 'app-register' || decoded.app !== app.num || decoded.id !== app.id) {
+      throw bad(`it names app ${app.num} "${app.id}", but log entry ${index} does not register it so`)
+    }
+  }
 }
 
 /**

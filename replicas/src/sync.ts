@@ -27,16 +27,18 @@
 import { join } from 'node:path'
 import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
+import { toBase64 } from '../../src/protocol/bytes.ts'
 import { FoldError } from '../../src/protocol/state.ts'
 import { checkLargerTree, checkSmallerTree, forkRefusal, type SignedTree } from './consistency.ts'
 import { MirrorError } from './errors.ts'
-import { writeEvidence } from './evidence.ts'
+import { writeEvidence, type SnapshotOrigin } from './evidence.ts'
 import { FoldSession, indexBase, storeBase, type BaseRecords } from './fold.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Logger } from './logger.ts'
 import { receiptFor } from './proofs.ts'
-import { fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
+import { readSnapshotOrigin, writeSnapshotOrigin } from './replay.ts'
+import { checkSnapshotApps, fetchSnapshot, hashesFromTiles, type SnapshotFile } from './snapshot.ts'
 import { prepareSnapshot, type DecodedSnapshot, type PreparedSnapshot } from './snapshot-worker.ts'
 import { Spool } from './spool.ts'
 import type { AppInfo, BuildOrder, MirrorStore, SubjectIndex } from './store/index.ts'
@@ -66,6 +68,8 @@ export interface SyncResult {
   applied: number
   /** Tree size of the snapshot bootstrapped from, if any. */
   snapshotSize?: number
+  /** Set when this step finished a replay from entry 0: the suspect snapshot's size and the evidence written, if any. */
+  replayed?: { from: 0; snapshotSize?: number; evidence?: string }
 }
 
 /** What a sync step works with. */
@@ -78,6 +82,8 @@ export interface SyncContext {
   client: LogClient
   logger: Logger
   chunkEntries: number
+  /** Sizes at which a commit must also end (see verifyRange's `chunkBreaks`). */
+  chunkBreaks?: readonly number[]
   useSnapshots: boolean
   maxSnapshotBytes: number
   /** The held verified checkpoint. */
@@ -201,6 +207,7 @@ async function bootstrapFrom(ctx: SyncContext, served: VerifiedCheckpoint, snaps
     }
     decoded = await prepared.decoded
     built = await prepared.index()
+    await checkSnapshotApps(client, decoded.apps, manifest.treeSize, hashes)
   } catch (err) {
     hashes.discardUnverified()
     throw err
@@ -215,7 +222,13 @@ async function bootstrapFrom(ctx: SyncContext, served: VerifiedCheckpoint, snaps
     apps,
     older: { source: `${client.url}/log/snapshot/latest`, note: manifest.note, size: manifest.treeSize, rootHash: manifest.rootHash },
     servedSource: source,
-    bootstrap: { index: built.index, order: built.order, apps, edge },
+    bootstrap: {
+      index: built.index,
+      order: built.order,
+      apps,
+      edge,
+      snapshot: { treeSize: manifest.treeSize, manifest: manifest.note, sha256: toBase64(manifest.sha256) },
+    },
   })
   return {
     status: 'bootstrapped',
@@ -265,7 +278,7 @@ interface RangePlan {
   older: SignedTree | null
   servedSource: string
   /** Store the snapshot first (with the first chunk); the store takes the index over. */
-  bootstrap?: { index: SubjectIndex; order: BuildOrder; apps: AppInfo[]; edge: RightEdge }
+  bootstrap?: { index: SubjectIndex; order: BuildOrder; apps: AppInfo[]; edge: RightEdge; snapshot: SnapshotOrigin }
 }
 
 /** Verifies then applies [from, checkpoint.size); returns the entries applied. */
@@ -278,7 +291,17 @@ async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
     const progress = logger.progress('verify', to - plan.from, 'entries')
     let range
     try {
-      range = await verifyRange({ client: ctx.client, from: plan.from, edge: plan.edge, targets: plan.targets, hashes, chunkEntries: ctx.chunkEntries, spool, progress })
+      range = await verifyRange({
+        client: ctx.client,
+        from: plan.from,
+        edge: plan.edge,
+        targets: plan.targets,
+        hashes,
+        chunkEntries: ctx.chunkEntries,
+        ...(ctx.chunkBreaks ? { chunkBreaks: ctx.chunkBreaks } : {}),
+        spool,
+        progress,
+      })
     } catch (err) {
       if (err instanceof RootMismatch) throw await explainMismatch(ctx, plan, err)
       throw err
@@ -308,7 +331,7 @@ async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
             try {
               session.apply(entry, index)
             } catch (err) {
-              if (err instanceof FoldError) throw entryRefusal(ctx, plan.checkpoint, index, entry, err)
+              if (err instanceof FoldError) throw entryRefusal(ctx, plan, index, entry, err)
               throw err
             }
             index++
@@ -317,6 +340,7 @@ async function applyRange(ctx: SyncContext, plan: RangePlan): Promise<number> {
         if (!committed) await ctx.beforeWrite()
         if (!committed && plan.bootstrap) {
           const b = plan.bootstrap
+          await writeSnapshotOrigin(ctx.dir, b.snapshot)
           await store.bootstrapIndex(b.index, { treeSize: plan.from, checkpoint: plan.checkpoint.note, rightEdge: b.edge.hashes, apps: b.apps }, b.order)
           committed = true
           hashes.markValid(storedHashCount(to))
@@ -371,22 +395,48 @@ async function explainMismatch(ctx: SyncContext, plan: RangePlan, err: RootMisma
   })
 }
 
-/** The refusal for an entry the fold refuses, with evidence that the log holds it. */
-function entryRefusal(ctx: SyncContext, checkpoint: VerifiedCheckpoint, index: number, entry: Uint8Array, err: FoldError): MirrorError {
+/**
+ * The refusal for an entry the fold refuses, with evidence that the log holds it. When the state
+ * it was folded over came from a snapshot (the one being bootstrapped, or the one the store
+ * started from), the snapshot is named as the suspect: a snapshot that lacks a binding makes the
+ * honest removal of it look invalid, and only a replay from entry 0 can tell (see mirror.ts).
+ */
+function entryRefusal(ctx: SyncContext, plan: RangePlan, index: number, entry: Uint8Array, err: FoldError): MirrorError {
+  const from = ctx.store.entriesFrom
+  // A state that starts past entry 0 came from a snapshot, even one bootstrapped before its manifest was kept.
+  const snapshot: SnapshotOrigin | null = plan.bootstrap?.snapshot ?? (from > 0 ? (readSnapshotOrigin(ctx.dir, from) ?? { treeSize: from }) : null)
   let evidencePath: string | undefined
   try {
     evidencePath = writeEvidence(
       ctx.dir,
-      { kind: 'invalid-entry', index, entry, reason: err.message, receipt: receiptFor(index, checkpoint, ctx.hashes) },
+      {
+        kind: 'invalid-entry',
+        index,
+        entry,
+        reason: err.message,
+        receipt: receiptFor(index, plan.checkpoint, ctx.hashes),
+        suspect: snapshot ? 'snapshot' : 'entry',
+        ...(snapshot ? { snapshot } : {}),
+      },
       ctx.keyText,
     )
   } catch (writeErr) {
     ctx.logger.error('evidence_write_failed', { error: String(writeErr) })
   }
+  const evidence = evidencePath ? `; evidence written to ${evidencePath}` : ''
+  const details = { index, ...(evidencePath ? { evidence: evidencePath } : {}) }
+  if (snapshot) {
+    return new MirrorError(
+      'entry_refused',
+      `${err.message}, folded over the state of the signed snapshot at tree size ${snapshot.treeSize}: the snapshot is the suspect (it may lack a binding the entry needs), not the entry; a replay from entry 0 decides${evidence}`,
+      { ...details, suspect: 'snapshot', snapshot },
+      { cause: err },
+    )
+  }
   return new MirrorError(
     'entry_refused',
-    `the log holds an entry the directory's rules refuse: ${err.message}${evidencePath ? `; evidence written to ${evidencePath}` : ''}`,
-    { index, ...(evidencePath ? { evidence: evidencePath } : {}) },
+    `the log holds an entry the directory's rules refuse: ${err.message} (the fold of every entry from 0 refuses it)${evidence}`,
+    { ...details, suspect: 'entry' },
     { cause: err },
   )
 }

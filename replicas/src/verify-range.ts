@@ -39,6 +39,8 @@ export interface VerifyRangeInput {
   hashes: HashFile
   /** Entries per commit in pass two. */
   chunkEntries: number
+  /** Sizes at which a chunk must also end (a replay commits right before an entry it expects refused). */
+  chunkBreaks?: readonly number[]
   spool: Spool
   progress?: Progress
   /** Bundles fetched in parallel (default 8). */
@@ -72,7 +74,9 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
   if (edge.size !== from) throw new MirrorError('internal', `edge of size ${edge.size} does not start the range at ${from}`)
   const targets = [...input.targets]
   const chunks: VerifiedRange['chunks'] = []
-  let nextChunkEnd = Math.min(to, from + chunkEntries)
+  const breaks = input.chunkBreaks ?? []
+  const chunkEndAfter = (size: number) => Math.min(to, size + chunkEntries, ...breaks.filter((b) => b > size))
+  let nextChunkEnd = chunkEndAfter(from)
   const concurrency = input.concurrency ?? 8
 
   // Bundles in order, with up to `concurrency` requests in flight.
@@ -122,7 +126,7 @@ export async function verifyRange(input: VerifyRangeInput): Promise<VerifiedRang
         k += count
         if (edge.size === nextChunkEnd) {
           chunks.push({ end: edge.size, edge: edge.rightEdge() })
-          nextChunkEnd = Math.min(to, edge.size + chunkEntries)
+          nextChunkEnd = chunkEndAfter(edge.size)
         }
         while (targets.length > 0 && targets[0]!.size === edge.size) {
           const target = targets.shift()!

@@ -306,6 +306,23 @@ describe('snapshots', () => {
     expect((await refused('bad_snapshot')).message).toMatch(/is not log entry/)
   })
 
+  it("refuses a signed snapshot whose app table is not the log's registrations", async () => {
+    for (const lie of [(apps: { num: number; id: string }[]) => void (apps[0]!.id = 'appz'), (apps: { num: number; id: string }[]) => void ([apps[0]!.id, apps[1]!.id] = [apps[1]!.id, apps[0]!.id])]) {
+      await fresh()
+      const { content } = await log.snapshot(400)
+      const lying = structuredClone(content)
+      lie(lying.apps)
+      const data = await gzip(encodeSnapshot(lying).bytes)
+      const manifest = await signNote(
+        formatManifest({ origin: log.origin, treeSize: 400, rootHash: log.rootAt(400), records: lying.records.length, bytes: data.length, sha256: snapshotDigest(data) }),
+        log.signer,
+      )
+      fake.hook = (path) => (path === '/log/snapshot/latest' ? { body: manifest } : path === '/log/snapshot/400/data' ? { body: data } : undefined)
+      expect((await refused('bad_snapshot')).message).toMatch(/names app 1 "app[bz]"/)
+      await mirror.close()
+    }
+  })
+
   it('refuses a checkpoint older than the signed snapshot', async () => {
     await fresh()
     fake.checkpointNote = await log.checkpoint(300)

@@ -87,6 +87,41 @@ describe('serve', () => {
     expect(metrics).toMatch(/whodis_mirror_checkpoint_age_seconds [0-9.]+\n/)
   })
 
+  it('answers POST /v1/lookups with one result per number, in order, as the directory builds it', async () => {
+    const post = async (body: string, type = 'application/json') => {
+      const res = await fetch(`${server.url}/v1/lookups`, { method: 'POST', headers: { 'Content-Type': type }, body })
+      return { status: res.status, text: await res.text() }
+    }
+    await mirror.sync()
+    const phones = poolNumbers()
+    const found = phones.filter((p) => expectedLookup(log, p)).slice(0, 3)
+    const missing = phones.find((p) => !expectedLookup(log, p))!
+    const typed = `+1 (${found[0]!.slice(2, 5)}) ${found[0]!.slice(5, 8)}-${found[0]!.slice(8)}`
+    const asked = [found[0]!, missing, typed, ...found.slice(1)]
+    const answer = await post(JSON.stringify({ phones: asked }))
+    const results = [found[0]!, missing, found[0]!, ...found.slice(1)].map((p) => expectedLookup(log, p) ?? { phone: p, apps: [] })
+    expect(answer).toEqual({ status: 200, text: JSON.stringify({ results }) })
+    // Each result of a found number is the GET answer, byte for byte.
+    expect(JSON.stringify(JSON.parse(answer.text).results[0])).toBe((await get(`/v1/numbers/${found[0]}`)).text)
+
+    const proved = JSON.parse((await post(JSON.stringify({ phones: found, proof: true }))).text)
+    expect(proved).toEqual({ results: mirror.lookupMany(found, true) })
+    expect(proved.results.map((r: { apps: unknown[] }) => r.apps)).toEqual(found.map((p) => mirror.lookupWithProof(p)!.apps))
+
+    const code = async (body: string, type?: string) => ({ status: (await post(body, type)).status, code: JSON.parse((await post(body, type)).text).error.code })
+    expect(await code(JSON.stringify({ phones: [] }))).toEqual({ status: 400, code: 'invalid_request' })
+    expect(await code(JSON.stringify({ phones: [found[0], 7] }))).toEqual({ status: 400, code: 'invalid_request' })
+    expect(await code(JSON.stringify({ phones: found, proof: 1 }))).toEqual({ status: 400, code: 'invalid_request' })
+    expect(await code(JSON.stringify({ phones: Array(1001).fill(found[0]) }))).toEqual({ status: 400, code: 'invalid_request' })
+    const bad = await post(JSON.stringify({ phones: [found[0], 'not-a-number'] }))
+    expect(bad.status).toBe(400)
+    expect(JSON.parse(bad.text).error).toMatchObject({ code: 'invalid_phone', message: expect.stringMatching(/^phones\[1\]: /) })
+    expect(await code('{"phones":')).toEqual({ status: 400, code: 'malformed_json' })
+    expect(await code(JSON.stringify({ phones: found }), 'text/plain')).toEqual({ status: 415, code: 'unsupported_media_type' })
+    expect(await code(JSON.stringify({ phones: Array(2000).fill(' '.repeat(60)) }))).toEqual({ status: 413, code: 'body_too_large' })
+    expect(JSON.parse((await get('/v1/lookups')).text).error.code).toBe('not_found')
+  })
+
   it('marks a checkpoint not re-verified within the stale window', async () => {
     await mirror.sync()
     let now = Date.now()

@@ -75,9 +75,32 @@ export class KvTokens implements TokenSink {
 
 /** Reads a number's unexpired bindings, sorted by app id; empty when none. */
 export async function getNumber(kv: KVNamespace, e164: string, now: number): Promise<ProjectedLookup[]> {
-  const value = await kv.get<ProjectedNumber>(numberKey(e164), 'json')
+  return unexpired(await kv.get<ProjectedNumber>(numberKey(e164), 'json'), now)
+}
+
+function unexpired(value: ProjectedNumber | null, now: number): ProjectedLookup[] {
   if (!value || value.v !== 2) return []
   return value.apps.filter((a) => a.expiresAt > now).map((a) => ({ ...a, entry: fromBase64(a.entry) }))
+}
+
+/** Most keys one KV bulk read may name. */
+const KV_BULK_KEYS = 100
+
+/** {@link getNumber} for many numbers, in bulk reads of 100 keys: number → its unexpired bindings (empty when none). */
+export async function getNumbers(kv: KVNamespace, e164s: readonly string[], now: number): Promise<Map<string, ProjectedLookup[]>> {
+  const unique = [...new Set(e164s)]
+  const out = new Map<string, ProjectedLookup[]>()
+  const chunks: string[][] = []
+  for (let i = 0; i < unique.length; i += KV_BULK_KEYS) chunks.push(unique.slice(i, i + KV_BULK_KEYS))
+  const read = await Promise.all(chunks.map((keys) => kv.get<ProjectedNumber>(keys.map(numberKey), 'json')))
+  for (const values of read) {
+    for (const [key, value] of values) {
+      const e164 = key.slice('number:'.length)
+      out.set(e164, unexpired(value, now))
+    }
+  }
+  for (const e164 of unique) if (!out.has(e164)) out.set(e164, [])
+  return out
 }
 
 /** Reads the app a token hash belongs to, or null. */

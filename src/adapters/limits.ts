@@ -21,8 +21,8 @@ export type Taken = { ok: true } | { ok: false; retryAfterMs: number }
 export interface Limit {
   readonly max: number
   readonly windowMs: number
-  /** Counts one event for `key` at `now` unless its budget is spent. */
-  take(key: string, now: number): Promise<Taken>
+  /** Counts `cost` events (default one) for `key` at `now`, all or none, unless its budget is spent. */
+  take(key: string, now: number, cost?: number): Promise<Taken>
 }
 
 /** An exact sliding limit kept by the Limiter object named `key`. */
@@ -30,8 +30,8 @@ export function exactLimit(limiters: DurableObjectNamespace<Limiter>, max: numbe
   return {
     max,
     windowMs,
-    async take(key, now) {
-      const result = await limiters.getByName(key).take(max, windowMs, now)
+    async take(key, now, cost = 1) {
+      const result = await limiters.getByName(key).take(max, windowMs, now, cost)
       return result.ok ? { ok: true } : { ok: false, retryAfterMs: result.retryAfterMs }
     },
   }
@@ -40,7 +40,8 @@ export function exactLimit(limiters: DurableObjectNamespace<Limiter>, max: numbe
 /**
  * A limit kept by a rate-limit binding; `max` and `windowMs` must be the binding's `simple`
  * limit and period in wrangler.toml. The binding does not say when a refused key frees up, so
- * a refusal asks the caller to wait one whole period, which always suffices.
+ * a refusal asks the caller to wait one whole period, which always suffices. It counts calls,
+ * not their cost: a shield against floods of requests.
  */
 export function edgeLimit(binding: RateLimit, max: number, windowMs: number): Limit {
   return {
@@ -58,8 +59,8 @@ export function edgeLimit(binding: RateLimit, max: number, windowMs: number): Li
  * other callers draw on too (`shared`) refuses with the whole window as Retry-After: the time
  * its oldest event leaves would tell this caller when someone else was served.
  */
-export async function takeOrRefuse(limit: Limit, key: string, now: number, what: string, shared = false): Promise<void> {
-  const taken = await limit.take(key, now)
+export async function takeOrRefuse(limit: Limit, key: string, now: number, what: string, shared = false, cost = 1): Promise<void> {
+  const taken = await limit.take(key, now, cost)
   if (taken.ok) return
   throw rateLimited(`${what} (${limit.max} per ${limit.windowMs / 1000} s)`, shared ? limit.windowMs : taken.retryAfterMs)
 }

@@ -19,6 +19,7 @@
  * @module
  */
 import type { Logger } from '../log.ts'
+import { toBase64 } from '../protocol/bytes.ts'
 import { signCheckpoint } from '../protocol/checkpoint.ts'
 import { decodeBundle, entriesPath, TILE_WIDTH } from '../protocol/tiles.ts'
 import { decodeEntry, encodeEntry, type LogEntry } from '../protocol/entry.ts'
@@ -303,6 +304,19 @@ export class LogSequencer {
     }
     for (const p of store.pool(Math.max(from, tree.size), end - Math.max(from, tree.size))) out.push({ index: p.index, entry: decodeEntry(p.entry) })
     return out
+  }
+
+  /**
+   * App `id`'s app-register entry (its bytes, base64) with its receipt against the latest
+   * checkpoint: what ties the app's id to the number its binding entries carry.
+   */
+  async appRegistration(id: string): Promise<{ index: number; entry: string; receipt: string } | Refusal> {
+    const app = this.app(id)
+    if (!app) return refuse('app_not_found', `no app ${id} is registered in the log`)
+    const result = await this.sequenced([app.registeredIndex])
+    if (!result.ok) return refuse(result.code, result.message)
+    const entry = encodeEntry({ kind: 'app-register', app: app.num, time: seconds(app.createdAt), id: app.id })
+    return { index: app.registeredIndex, entry: toBase64(entry), receipt: result.receipts[0]! }
   }
 
   // ---- snapshots --------------------------------------------------------------------------

@@ -37,20 +37,21 @@ export class Limiter extends DurableObject<object> {
   }
 
   /**
-   * Counts one event at `now`, unless the window ending at `now` already holds `limit`; a
-   * refusal says how long until enough of those events leave the window.
+   * Counts `cost` events at `now`, unless the window ending at `now` would then hold more than
+   * `limit` (then none); a refusal says how long until enough of those events leave the window.
    */
-  async take(limit: number, windowMs: number, now: number): Promise<LimitResult> {
+  async take(limit: number, windowMs: number, now: number, cost = 1): Promise<LimitResult> {
     const width = slotWidthMs(limit, windowMs)
     const start = now - (now % width)
     const leaves = start + Math.ceil(windowMs / width) * width
     this.sql.exec('DELETE FROM slots WHERE leaves <= ?', now)
     const slots = this.sql.exec<{ leaves: number; count: number }>('SELECT leaves, count FROM slots ORDER BY leaves').toArray()
     const held = slots.reduce((sum, s) => sum + s.count, 0)
-    if (held >= limit) return { ok: false, retryAfterMs: freedAt(slots, held - limit + 1) - now }
-    this.sql.exec('INSERT INTO slots (leaves, count) VALUES (?, 1) ON CONFLICT (leaves) DO UPDATE SET count = count + 1', leaves)
+    if (cost > limit) return { ok: false, retryAfterMs: windowMs }
+    if (held + cost > limit) return { ok: false, retryAfterMs: freedAt(slots, held + cost - limit) - now }
+    this.sql.exec('INSERT INTO slots (leaves, count) VALUES (?, ?) ON CONFLICT (leaves) DO UPDATE SET count = count + excluded.count', leaves, cost)
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(leaves)
-    return { ok: true, remaining: limit - held - 1 }
+    return { ok: true, remaining: limit - held - cost }
   }
 
   /** Forgets slots that left their window; an object whose slots are all gone keeps no storage. */

@@ -17,6 +17,8 @@ export interface SequencerRpc {
   revokeApp(id: string): Promise<{ ok: true; removed: number } | Refusal>
   apps(): Promise<AppRecord[]>
   appNames(ids: string[]): Promise<Record<string, string>>
+  /** App `id`'s app-register entry (base64) with its receipt: it ties the id to the number entries carry. */
+  appRegistration(id: string): Promise<{ index: number; entry: string; receipt: string } | Refusal>
   append(source: number, seq: number, entries: Uint8Array[]): Promise<Appended>
   sequenced(indexes: number[]): Promise<SequencedResult>
   checkpointNote(): Promise<string | Refusal>

@@ -79,6 +79,10 @@ export class Sequencer extends DurableObject<SequencerEnv> implements SequencerR
     return Object.fromEntries(this.#core.apps().filter((a) => wanted.has(a.id)).map((a) => [a.id, a.name]))
   }
 
+  appRegistration(id: string) {
+    return guard(() => this.#core.appRegistration(id))
+  }
+
   async append(source: number, seq: number, entries: Uint8Array[]) {
     return this.#core.append(source, seq, entries)
   }

@@ -13,9 +13,12 @@ export function phoneChallenge(env: Env, secret: string, e164: string) {
   return env.PHONE_CHALLENGE.getByName(phoneTag(secret, e164))
 }
 
-/** Takes one unit of the exact limit `key` (`limit` per sliding `windowMs`), or throws `429 rate_limited` with Retry-After. */
-export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string, now = Date.now()): Promise<void> {
-  await takeOrRefuse(exactLimit(env.LIMITER, limit, windowMs), key, now, what)
+/**
+ * Takes `cost` units (default one) of the exact limit `key` (`limit` per sliding `windowMs`),
+ * all or none, or throws `429 rate_limited` with Retry-After.
+ */
+export async function takeLimit(env: Env, key: string, limit: number, windowMs: number, what: string, now = Date.now(), cost = 1): Promise<void> {
+  await takeOrRefuse(exactLimit(env.LIMITER, limit, windowMs), key, now, what, false, cost)
 }
 
 /** Challenge ids: the challenge object's id (64 hex) and 128 random bits (32 hex). */

@@ -11,6 +11,8 @@ import { createLogger } from '../log.ts'
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 16 * 1024
+/** Largest body of `POST /v1/lookups`: a batch of 1,000 numbers as typed (64 characters each at most). */
+export const MAX_LOOKUPS_BODY_BYTES = 80 * 1024
 
 /** Gives each request an id and logger, and logs method, route pattern (never the raw path: it can hold a number), status and duration. */
 export const requestContext = createMiddleware<AppEnv>(async function requestContext(c, next) {
@@ -30,12 +32,15 @@ export const requestContext = createMiddleware<AppEnv>(async function requestCon
   })
 })
 
-const limit = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: () => {
-    throw new ApiError(413, 'body_too_large', `request body is larger than ${MAX_BODY_BYTES} bytes`)
-  },
-})
+const limitOf = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError(413, 'body_too_large', `request body is larger than ${maxSize} bytes`)
+    },
+  })
+const limit = limitOf(MAX_BODY_BYTES)
+const lookupsLimit = limitOf(MAX_LOOKUPS_BODY_BYTES)
 
 /** Rejects bodies over {@link MAX_BODY_BYTES} and bodies that are not JSON. */
 export const bodyGuard = createMiddleware<AppEnv>(async function bodyGuard(c, next) {
@@ -44,7 +49,7 @@ export const bodyGuard = createMiddleware<AppEnv>(async function bodyGuard(c, ne
   if (type !== 'application/json') {
     throw new ApiError(415, 'unsupported_media_type', 'send the request body as Content-Type: application/json')
   }
-  return limit(c, next)
+  return (c.req.path === '/v1/lookups' ? lookupsLimit : limit)(c, next)
 })
 
 /** Rejects bodies over {@link MAX_BODY_BYTES} and bodies that are not URL-encoded HTML forms. */

@@ -6,6 +6,7 @@
 import { z } from '@hono/zod-openapi'
 import { ApiError, ERRORS, type ErrorCode } from '../errors.ts'
 import { fromBase64, toBase64Url } from '../protocol/bytes.ts'
+import { MAX_LOOKUPS } from '../protocol/lookup.ts'
 import { InvalidPhoneError, normalizePhone, type PhoneNumber } from '../protocol/phone.ts'
 
 /** App ids: lowercase letters, digits, `.` and `-`, 2 to 64 characters. */
@@ -33,12 +34,56 @@ export const BindingEntry = z
   .object({ app: AppId, verifiedAt: Timestamp, expiresAt: Timestamp })
   .openapi('BindingEntry')
 
-/** What `?proof=1` adds to a binding: the entry that made it and its receipt. */
+/** What a proof adds to a binding: the entry that made it and its receipt. */
 export const ProofFields = z.object({
-  index: z.number().openapi({ description: 'log index of the entry that added or last renewed the binding' }),
+  index: z.number().openapi({ description: 'log index of the add or renew entry that made the binding' }),
   entry: z.string().openapi({ description: 'that log entry, base64' }),
-  receipt: z.string().openapi({ description: 'C2SP tlog-proof of the entry against the latest checkpoint' }),
+  receipt: z
+    .string()
+    .openapi({
+      description:
+        'C2SP tlog-proof of the entry against the latest checkpoint: it proves the binding was added to the log, not that it still stands',
+    }),
 })
+
+/** One number's answer: its unexpired bindings, each with its proof fields when asked. */
+export const LookupAnswer = z
+  .object({
+    phone: z.string().openapi({ example: '+16505550011', description: 'E.164' }),
+    apps: z.array(BindingEntry.extend(ProofFields.partial().shape).openapi('LookupBinding')),
+  })
+  .openapi('Lookup')
+
+/** The body of `POST /v1/lookups`. */
+export const LookupsRequest = z
+  .object({
+    phones: z
+      .array(Phone)
+      .min(1)
+      .max(MAX_LOOKUPS)
+      .openapi({ description: `1 to ${MAX_LOOKUPS} numbers as typed; each counts as one lookup against the app's quota` }),
+    proof: z.boolean().optional().openapi({ description: "true: each binding carries its log index, entry and receipt (as GET ?proof=1)" }),
+  })
+  .openapi('LookupsRequest')
+
+/** The answer of `POST /v1/lookups`: `results[i]` answers `phones[i]`. */
+export const LookupsAnswer = z
+  .object({
+    results: z.array(LookupAnswer).openapi({
+      description: 'one result per number asked, in the order asked (a repeated number is answered each time); a number with no binding has `apps: []`',
+    }),
+  })
+  .openapi('Lookups')
+
+/** An app's registration: its app-register log entry (which names its number in entries) and a receipt for it. */
+export const AppRegistration = z
+  .object({
+    app: AppId,
+    index: z.number().openapi({ description: 'log index of the app-register entry' }),
+    entry: z.string().openapi({ description: 'that entry, base64: it ties the app id to the app number (u16) binding entries carry' }),
+    receipt: z.string().openapi({ description: 'C2SP tlog-proof of the entry against the latest checkpoint' }),
+  })
+  .openapi('AppRegistration')
 
 export const Binding = z
   .object({

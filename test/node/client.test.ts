@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CredentialError, HolderClient, ReceiptError, WhodisClient, WhodisError, chooseApp } from 'whodis/client'
+import { CredentialError, HolderClient, ProofError, WhodisClient, WhodisError, chooseApp } from 'whodis/client'
 import { openMirror, startServer } from '../../replicas/src/index.ts'
 import { client, startDirectory, type RunningDirectory } from './directory.ts'
 
@@ -55,16 +55,33 @@ describe('whodis/client', () => {
     const checked = await appA.checkVerification(id, code)
     expect(checked.binding).toMatchObject({ phone: '+16505550011', app: 'sdk-a' })
 
-    // App B is handed Alice's credential and receipt, and checks them with no network call to the directory.
+    // App B is handed Alice's credential and receipt, and checks them against the log key; the
+    // credential's app is tied to its entry by sdk-a's registration, fetched once (it names no number).
     const presented = await appB.verifyPresented(checked.credential, checked.receipt)
     expect(presented).toMatchObject({ phone: '+16505550011', app: 'sdk-a', index: checked.index })
+    expect(presented.checkpoint!.size).toBeGreaterThan(checked.index)
     await expect(appB.verifyPresented(checked.credential.replace('sdk-a', 'sdk-b'))).rejects.toBeInstanceOf(CredentialError)
-    await expect(appB.verifyPresented(checked.credential, checked.receipt.replace(/index \d+/, 'index 0'))).rejects.toBeInstanceOf(ReceiptError)
+    const wrongIndex = await appB.verifyPresented(checked.credential, checked.receipt.replace(/index \d+/, 'index 0')).catch((e) => e)
+    expect(wrongIndex).toBeInstanceOf(ProofError)
+    expect(wrongIndex.code).toBe('bad_receipt')
 
     const found = await appB.lookup('+1 650 555 0011', { proof: true })
     expect(found?.apps.map((x) => x.app)).toEqual(['sdk-a'])
-    await appB.verifyLookup(found!)
+    const proven = await appB.verifyLookup(found!, { phone: '+1 650 555 0011' })
+    expect(proven.apps).toMatchObject([{ app: 'sdk-a', index: checked.index, kind: 'add' }])
     expect((await appB.checkpoint()).size).toBeGreaterThan(checked.index)
+    // The same answer with its app changed is refused, though every receipt in it is genuine.
+    const tampered = { ...found!, apps: [{ ...found!.apps[0]!, app: 'sdk-b' }] }
+    await expect(appB.verifyLookup(tampered)).rejects.toMatchObject({ name: 'ProofError', code: 'app_mismatch' })
+
+    // Contact discovery: one answer per number, in order, no number in any URL.
+    const many = await appB.lookupMany(['+1 650 555 0011', '+1 212 555 0044', '+16505550011'], { proof: true })
+    expect(many.map((r) => [r.phone, r.apps.map((x) => x.app)])).toEqual([
+      ['+16505550011', ['sdk-a']],
+      ['+12125550044', []],
+      ['+16505550011', ['sdk-a']],
+    ])
+    expect((await appB.verifyLookups(many, { phones: ['+16505550011', '+12125550044', '+16505550011'] })).map((p) => p.apps.length)).toEqual([1, 0, 1])
 
     await expect(appB.removeBinding('+16505550011', 'sdk-a')).rejects.toMatchObject({ status: 403, code: 'forbidden' })
     await appA.removeBinding('+16505550011', 'sdk-a')
@@ -154,16 +171,24 @@ describe('whodis/client', () => {
             return fetch(input, init)
           },
         })
+        await app.proveApps(['via-b']) // the app's registration, from the directory: it names no number
         const found = await app.lookupVia(server.url + '/', '+1 510 555 0033', { proof: true })
         expect(found?.apps.map((b) => b.app)).toEqual(['via-b'])
         await app.verifyLookup(found!) // receipts against the log key, no request
         expect(await app.lookupVia(server.url, '+12125550044')).toBeNull()
         await expect(app.lookupVia(server.url, '+1650')).rejects.toBeInstanceOf(Error)
         await expect(app.lookupVia(server.url, '+16505550011?x')).rejects.toBeInstanceOf(Error)
-        expect(seen).toEqual([
-          `${server.url}/v1/numbers/%2B15105550033?proof=1 no token`,
-          `${server.url}/v1/numbers/%2B12125550044 no token`,
-        ])
+        expect(seen).toEqual([`${dir.url}/v1/apps/via-b with token`, `${server.url}/v1/lookups no token`, `${server.url}/v1/lookups no token`])
+        // The mirror's batch answer is the directory's, byte for byte.
+        const asked = JSON.stringify({ phones: [phone, '+12125550044'] })
+        const fromMirror = await fetch(`${server.url}/v1/lookups`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: asked })
+        const fromDirectory = await fetch(`${dir.url}/v1/lookups`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+          body: asked,
+        })
+        expect(fromMirror.status).toBe(200)
+        expect(await fromMirror.text()).toBe(await fromDirectory.text())
         // The mirror's answer without proofs is the directory's, byte for byte.
         const direct = await sdk.lookup(phone)
         expect(await app.lookupVia(server.url, phone)).toEqual(direct)

@@ -82,17 +82,36 @@ describe('GET /openapi.json', () => {
       '/v1/admin/apps',
       '/v1/admin/apps/{id}',
       '/v1/admin/reassigned',
+      '/v1/apps/{id}',
       '/v1/holder/bindings',
       '/v1/holder/bindings/{app}',
       '/v1/holder/session',
       '/v1/holder/verifications',
       '/v1/holder/verifications/{id}/check',
+      '/v1/lookups',
       '/v1/numbers/{phone}',
       '/v1/numbers/{phone}/apps/{app}',
       '/v1/verifications',
       '/v1/verifications/{id}/check',
     ])
     expect(Object.keys(doc.paths['/v1/verifications']!)).toEqual(['post'])
+    expect(Object.keys(doc.paths['/v1/lookups']!)).toEqual(['post'])
+  })
+
+  it('documents the batch lookup: its body, its answer of one result per number, and its errors', async () => {
+    const doc = (await (await call('GET', '/openapi.json')).json()) as any
+    const op = doc.paths['/v1/lookups'].post
+    expect(op.security).toEqual([{ appToken: [] }])
+    expect(op.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/LookupsRequest' })
+    expect(doc.components.schemas.LookupsRequest.properties.phones).toMatchObject({ type: 'array', minItems: 1, maxItems: 1000 })
+    expect(op.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Lookups' })
+    expect(doc.components.schemas.Lookups.properties.results.items).toEqual({ $ref: '#/components/schemas/Lookup' })
+    expect(doc.components.schemas.Lookup.properties.apps.items).toEqual({ $ref: '#/components/schemas/LookupBinding' })
+    const [entry, proof] = doc.components.schemas.LookupBinding.allOf
+    expect(entry).toEqual({ $ref: '#/components/schemas/BindingEntry' })
+    expect(Object.keys(proof.properties).sort()).toEqual(['entry', 'index', 'receipt'])
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429'])
+    expect(doc.paths['/v1/apps/{id}'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/AppRegistration' })
   })
 })
 

@@ -335,6 +335,30 @@ export class MirrorStore {
     })
   }
 
+  /**
+   * Empties the state (tree size 0, no checkpoint, no apps), keeping what the store is pinned
+   * to: the start of a replay from entry 0. One atomic switch of generation, like a bootstrap.
+   */
+  restart(): Promise<void> {
+    return this.exclusive(async () => {
+      const gen = this.head.generation + 1
+      const next: Head = {
+        ...this.head,
+        generation: gen,
+        base: null,
+        origin: null,
+        journal: { file: `journal-${gen}.log`, bytes: 0, commits: 0 },
+        entries: { file: `entries-${gen}.log`, bytes: 0, from: 0 },
+        treeSize: 0,
+        checkpoint: '',
+        rightEdge: [],
+        apps: [],
+      }
+      await this.switchGeneration(next)
+      this.live.adopt(SubjectIndex.empty(this.load))
+    })
+  }
+
   /** Rewrites the base from the current state and empties the journal (entries are kept). */
   compact(): Promise<void> {
     return this.exclusive(async () => {
