@@ -55,6 +55,12 @@ export class WhodisError extends Error {
   }
 }
 
+/** A credential checked by {@link WhodisClient.verifyPresented}, with its receipt's checkpoint when a receipt was given. */
+export interface PresentedCredential extends Credential {
+  /** The checkpoint the receipt proved the credential's entry against. */
+  checkpoint?: Checkpoint
+}
+
 /** A binding as the directory returns it. */
 export interface Binding {
   phone: string
@@ -190,11 +196,7 @@ export class WhodisClient {
    * is returned: it is as old as the credential, so it is checked for a fork, not for freshness.
    * Like every receipt it proves the binding was added, not that it still stands.
    */
-  async verifyPresented(
-    credential: string,
-    receipt?: string,
-    nowSeconds = Math.floor(Date.now() / 1000),
-  ): Promise<Credential & { checkpoint?: Checkpoint }> {
+  async verifyPresented(credential: string, receipt?: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<PresentedCredential> {
     const key = await this.pinLogKey()
     const c = await verifyCredential(credential, key, { nowSeconds })
     if (!receipt) return c

@@ -48,9 +48,14 @@ describe('README: the SDK', () => {
     const returned = client.match(/async verifyPresented\(.*\): Promise<(\w+)> \{$/m)?.[1]
     expect(returned).toBeTruthy()
     const source = ['src/client/index.ts', 'src/protocol/credential.ts', 'src/protocol/receipt.ts'].map(read).join('\n')
-    const body = source.match(new RegExp(`export interface ${returned} \\{([\\s\\S]*?)\\n\\}`))?.[1]
-    expect(body, `interface ${returned}`).toBeTruthy()
-    const fields = [...body!.matchAll(/^ {2}(?:readonly )?(\w+)(\??):/gm)].map((m) => m[1]! + m[2]!)
+    // The interface's own fields after those of the one it extends, if any.
+    const fieldsOf = (name: string): string[] => {
+      const m = source.match(new RegExp(`export interface ${name}(?: extends (\\w+))? \\{([\\s\\S]*?)\\n\\}`))
+      expect(m, `interface ${name}`).toBeTruthy()
+      const own = [...m![2]!.matchAll(/^ {2}(?:readonly )?(\w+)(\??):/gm)].map((f) => f[1]! + f[2]!)
+      return [...(m![1] ? fieldsOf(m![1]) : []), ...own]
+    }
+    const fields = fieldsOf(returned!)
     const documented = README.match(/verifyPresented\(credential, receipt\)\s*\/\/ \{ ([^}]*) \}/)?.[1]?.split(', ')
     expect(documented).toEqual(fields)
   })

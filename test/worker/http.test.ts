@@ -110,7 +110,7 @@ describe('GET /openapi.json', () => {
     const [entry, proof] = doc.components.schemas.LookupBinding.allOf
     expect(entry).toEqual({ $ref: '#/components/schemas/BindingEntry' })
     expect(Object.keys(proof.properties).sort()).toEqual(['entry', 'index', 'receipt'])
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429'])
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429', '4XX', '503'])
     expect(doc.paths['/v1/apps/{id}'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/AppRegistration' })
   })
 })
