@@ -8,7 +8,7 @@ import { sequencer } from '../durable-objects/stubs.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireAdmin } from '../middleware/auth.ts'
-import { AppId, errors, parsePhone, Phone } from './schemas.ts'
+import { AppIdParam, errors, NewAppId, parsePhone, Phone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -28,7 +28,7 @@ admin.openapi(
         content: {
           'application/json': {
             schema: z.object({
-              id: AppId,
+              id: NewAppId,
               name: z
                 .string()
                 .trim()
@@ -44,7 +44,7 @@ admin.openapi(
     responses: {
       201: {
         description: 'registered',
-        content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } },
+        content: { 'application/json': { schema: z.object({ id: NewAppId, name: z.string(), token: z.string() }) } },
       },
       ...errors(400, 401, 409, 413, 415),
     },
@@ -65,7 +65,7 @@ admin.openapi(
     path: '/v1/admin/apps/{id}',
     summary: 'Revoke an app and remove its bindings',
     security,
-    request: { params: z.object({ id: z.string() }) },
+    request: { params: z.object({ id: AppIdParam }) },
     responses: {
       200: {
         description: 'revoked',
@@ -73,7 +73,7 @@ admin.openapi(
           'application/json': { schema: z.object({ id: z.string(), revoked: z.boolean(), bindingsRemoved: z.number() }) },
         },
       },
-      ...errors(401, 404),
+      ...errors(400, 401, 404),
     },
   }),
   async (c) => {

@@ -9,7 +9,7 @@ import { readLimits, type AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
 import { lookupBody, NUMBER_NOT_FOUND } from '../protocol/lookup.ts'
-import { AppId, BindingEntry, errors, parsePhone, ProofFields } from './schemas.ts'
+import { AppIdParam, BindingEntry, errors, parsePhone, ProofFields } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const numbers = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -73,7 +73,7 @@ numbers.openapi(
     path: '/v1/numbers/{phone}/apps/{app}',
     summary: "Remove this app's own binding of a number",
     security,
-    request: { params: z.object({ phone: z.string(), app: AppId }) },
+    request: { params: z.object({ phone: z.string(), app: AppIdParam }) },
     responses: { 204: { description: 'removed' }, ...errors(400, 401, 403, 404) },
   }),
   async (c) => {
