@@ -8,13 +8,14 @@ import type { AppEnv } from './env.ts'
 import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
+import { routeGate } from './middleware/routes.ts'
 import { admin } from './routes/admin.ts'
 import { renderApiDocs } from './routes/api-docs.ts'
-import { dev } from './routes/dev.ts'
+import { dev, devRoutesOnly } from './routes/dev.ts'
 import { holder } from './routes/holder.ts'
 import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
-import { pages } from './routes/pages.ts'
+import { pageNotFound, pages, asksForHtml } from './routes/pages.ts'
 import { verifications } from './routes/verifications.ts'
 import { wellKnown } from './routes/well-known.ts'
 
@@ -22,6 +23,9 @@ import { wellKnown } from './routes/well-known.ts'
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>()
   app.use('*', requestContext)
+  app.use('/dev/*', devRoutesOnly)
+  // 404 and 405 come first: no other middleware runs for a request no route takes.
+  app.use('*', routeGate(() => app.routes))
   // The self-service page takes HTML forms and guards its own bodies (src/routes/pages.ts).
   app.use('*', except(['/', '/me', '/me/*'], bodyGuard))
 
@@ -60,7 +64,10 @@ export function createApp() {
   app.doc31('/openapi.json', docConfig)
   app.get('/docs', (c) => c.html(renderApiDocs(app.getOpenAPI31Document(docConfig) as Parameters<typeof renderApiDocs>[0])))
 
-  app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)))
+  app.notFound((c) => {
+    const err = new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)
+    return asksForHtml(c.req.header('Accept')) ? pageNotFound(c, err) : errorResponse(c, err)
+  })
   app.onError((err, c) => {
     const { apiError, unexpected } = toApiError(err)
     const log = c.get('log') ?? createLogger()

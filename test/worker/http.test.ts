@@ -49,12 +49,14 @@ describe('bad input', () => {
     await expectError(await call('POST', '/v1/verifications', { token: app.token, body: '{}' }), 415, 'unsupported_media_type')
   })
 
-  it('answers unknown routes and methods with 404 in the same shape (after authentication under /v1)', async () => {
+  it('answers unknown routes 404 and known routes with another method 405, in the same shape, before authentication', async () => {
     const app = await registerApp()
     await expectError(await call('GET', '/nope'), 404, 'not_found')
-    await expectError(await call('PUT', '/v1/numbers/+16505550011', { token: app.token, json: {} }), 404, 'not_found')
-    await expectError(await call('GET', '/v1/verifications', { token: app.token }), 404, 'not_found')
-    await expectError(await call('GET', '/v1/verifications'), 401, 'unauthorized')
+    await expectError(await call('PUT', '/v1/numbers/+16505550011', { token: app.token, json: {} }), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications', { token: app.token }), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications'), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications/x/check'), 405, 'method_not_allowed')
+    await expectError(await call('POST', '/v1/verifications', { json: {} }), 401, 'unauthorized')
   })
 
   it('answers malformed and wrong Authorization headers with 401', async () => {
