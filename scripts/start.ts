@@ -4,11 +4,17 @@
  * Port: WHODIS_PORT (default 8787).
  */
 import { spawn } from 'node:child_process'
-import { ensureDevVars } from './dev-vars.ts'
+import { devVarsProblem, ensureDevVars } from './dev-vars.ts'
 
 const port = process.env.WHODIS_PORT ?? '8787'
 const base = `http://127.0.0.1:${port}`
 const { vars, created } = await ensureDevVars()
+// The Worker would answer every request 503 with this; say it now instead of starting.
+const problem = devVarsProblem(vars)
+if (problem) {
+  console.error(`whodis: not starting: ${problem}.\nFix LOG_SIGNING_KEY in .dev.vars, or LOG_ORIGIN in wrangler.toml [vars].`)
+  process.exit(2)
+}
 
 console.log(`
 whodis directory, local (miniflare): ${base}

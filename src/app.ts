@@ -7,6 +7,7 @@ import { except } from 'hono/combine'
 import type { AppEnv } from './env.ts'
 import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
+import { requireLogKey } from './middleware/log-key.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
 import { routeGate } from './middleware/routes.ts'
 import { admin } from './routes/admin.ts'
@@ -26,6 +27,8 @@ export function createApp() {
   app.use('/dev/*', devRoutesOnly)
   // 404 and 405 come first: no other middleware runs for a request no route takes.
   app.use('*', routeGate(() => app.routes))
+  // Everything but the API's description depends on the log and its key.
+  app.use('*', except(['/openapi.json', '/docs'], requireLogKey))
   // The self-service page takes HTML forms and guards its own bodies (src/routes/pages.ts).
   app.use('*', except(['/', '/me', '/me/*'], bodyGuard))
 

@@ -520,7 +520,7 @@ export class Sequencer extends DurableObject<Env> {
     const key = this.env.LOG_SIGNING_KEY
     if (!key) throw rpcError('not_configured', 'LOG_SIGNING_KEY is not set (wrangler secret put LOG_SIGNING_KEY)')
     try {
-      return await logSigner(key)
+      return await logSigner(key, this.env.LOG_ORIGIN)
     } catch (err) {
       throw err instanceof ApiError ? rpcError('not_configured', err.message) : err
     }
