@@ -5,7 +5,9 @@
  * entry bundles and snapshot data name numbers, so they need an app token.
  *
  * R2 is a cache of the log: when an object the checkpoint covers is missing there, the
- * Sequencer regenerates it from its own storage.
+ * Sequencer regenerates it from its own storage. Both hold bundles uncompressed; a bundle is
+ * gzip'd on the way out to a client that accepts gzip (C2SP tlog-tiles: entry bundles SHOULD be
+ * compressed at the HTTP layer), the bytes it decompresses to being exactly the stored ones.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
@@ -15,6 +17,7 @@ import { sequencer } from '../durable-objects/stubs.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
+import { gzip } from '../protocol/snapshot.ts'
 import { parseTilePath } from '../protocol/tiles.ts'
 import { errors } from './schemas.ts'
 import { validationHook } from './validation.ts'
@@ -53,9 +56,35 @@ log.get('/log/tile/*', async (c) => {
     if (!regenerated) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
     data = new Uint8Array(regenerated)
   }
-  const cache = tile.kind === 'hash' ? `public, ${IMMUTABLE}` : `private, ${IMMUTABLE}`
-  return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': cache })
+  if (tile.kind === 'hash') return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': `public, ${IMMUTABLE}` })
+  const headers = { 'Content-Type': 'application/octet-stream', 'Cache-Control': `private, ${IMMUTABLE}`, Vary: 'Accept-Encoding' }
+  if (!acceptsGzip(clientAcceptEncoding(c.req.raw))) return c.body(data, 200, headers)
+  // Compressed here and sent as is ("manual"): the runtime would otherwise gzip it again.
+  return new Response(await gzip(data), { status: 200, headers: { ...headers, 'Content-Encoding': 'gzip' }, encodeBody: 'manual' })
 })
+
+/**
+ * The `Accept-Encoding` the client sent. On Cloudflare (and under wrangler) the Worker's own
+ * header is rewritten to `br, gzip` whatever the client asked, and the client's is kept as
+ * `request.cf.clientAcceptEncoding`; a request without `cf` (a test calling the app) is the client's own.
+ */
+function clientAcceptEncoding(req: Request): string | undefined {
+  const cf = (req as { cf?: { clientAcceptEncoding?: unknown } }).cf
+  return typeof cf?.clientAcceptEncoding === 'string' ? cf.clientAcceptEncoding : (req.headers.get('Accept-Encoding') ?? undefined)
+}
+
+/** Whether an `Accept-Encoding` header accepts gzip (by name or `*`, with a non-zero q). */
+export function acceptsGzip(header: string | undefined): boolean {
+  const q = new Map<string, number>()
+  for (const part of (header ?? '').split(',')) {
+    const [coding, ...params] = part.split(';').map((s) => s.trim().toLowerCase())
+    if (!coding) continue
+    const weight = params.find((p) => p.startsWith('q='))
+    q.set(coding, weight === undefined ? 1 : Number(weight.slice(2)) || 0)
+  }
+  const named = q.get('gzip') ?? q.get('x-gzip')
+  return (named ?? q.get('*') ?? 0) > 0
+}
 log.openAPIRegistry.registerPath({
   method: 'get',
   path: '/log/tile/{level}/{index}',
@@ -66,7 +95,7 @@ log.openAPIRegistry.registerPath({
 log.openAPIRegistry.registerPath({
   method: 'get',
   path: '/log/tile/entries/{index}',
-  summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each',
+  summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each (gzip-encoded when Accept-Encoding allows)',
   security: [{ appToken: [] }],
   request: { params: z.object({ index: z.string() }) },
   responses: { 200: binary('the entry bundle'), ...errors(401, 404) },
