@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { toBase64Url } from '../src/protocol/bytes.ts'
 import { randomSeed, signerFromSeed } from '../src/protocol/ed25519.ts'
+import { logKeyProblem } from '../src/log-key.ts'
 import { formatSignerKey } from '../src/protocol/note-keys.ts'
 
 /** LOG_ORIGIN from the top-level [vars] of wrangler.toml. */
@@ -40,6 +41,14 @@ export async function generateDevSecrets(origin = logOriginFromConfig()): Promis
     LOG_SIGNING_KEY: formatSignerKey(origin, seed, signer.publicKey),
     SMS_PROVIDER: 'outbox',
   }
+}
+
+/**
+ * Why the directory would refuse to run with these `.dev.vars` (and wrangler.toml's LOG_ORIGIN,
+ * which `.dev.vars` may override), or null: the log signing key must be named LOG_ORIGIN.
+ */
+export function devVarsProblem(vars: Record<string, string>, config = 'wrangler.toml'): string | null {
+  return logKeyProblem(vars.LOG_SIGNING_KEY, vars.LOG_ORIGIN ?? logOriginFromConfig(config))
 }
 
 /** Writes `.dev.vars` unless it exists; returns its values and whether it was created. */

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { constants } from 'node:os'
-import { ensureDevVars } from './dev-vars.ts'
+import { devVarsProblem, ensureDevVars } from './dev-vars.ts'
 import { createLineFilter } from './wrangler-output.ts'
 
 const HOST = '127.0.0.1'
@@ -23,6 +23,12 @@ if (problem) {
 
 const base = `http://${HOST}:${port}`
 const { vars, created } = await ensureDevVars()
+// The Worker would answer every request 503 with this; say it now instead of starting.
+const keyProblem = devVarsProblem(vars)
+if (keyProblem) {
+  console.error(`whodis: not starting: ${keyProblem}.\nFix LOG_SIGNING_KEY in .dev.vars, or LOG_ORIGIN in wrangler.toml [vars].`)
+  process.exit(2)
+}
 
 console.log(`
 whodis directory, local (miniflare): ${base}
@@ -36,7 +42,7 @@ Next steps:
   curl -s -X POST ${base}/v1/verifications -H "Authorization: Bearer <appa token>" -H 'Content-Type: application/json' -d '{"phone":"+1 650 555 0011"}'
   curl -s "${base}/dev/outbox?phone=%2B16505550011" -H "Authorization: Bearer $ADMIN"
   curl -s -X POST ${base}/v1/verifications/<id>/check -H "Authorization: Bearer <appa token>" -H 'Content-Type: application/json' -d '{"code":"<code>"}'
-  curl -s ${base}/v1/numbers/+16505550011 -H "Authorization: Bearer <any app token>"
+  curl -s -X POST ${base}/v1/lookups -H "Authorization: Bearer <any app token>" -H 'Content-Type: application/json' -d '{"phones":["+16505550011"]}'
 API description: ${base}/openapi.json
 `)
 

@@ -7,14 +7,16 @@ import { except } from 'hono/combine'
 import type { AppEnv } from './env.ts'
 import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
+import { requireLogKey } from './middleware/log-key.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
+import { routeGate } from './middleware/routes.ts'
 import { admin } from './routes/admin.ts'
 import { renderApiDocs, type ApiDoc } from './routes/api-docs.ts'
-import { dev } from './routes/dev.ts'
+import { dev, devRoutesOnly } from './routes/dev.ts'
 import { holder } from './routes/holder.ts'
 import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
-import { pages } from './routes/pages.ts'
+import { pageNotFound, pages, asksForHtml } from './routes/pages.ts'
 import { verifications } from './routes/verifications.ts'
 import { wellKnown } from './routes/well-known.ts'
 
@@ -48,6 +50,11 @@ function openApiConfig(origin: string) {
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>()
   app.use('*', requestContext)
+  app.use('/dev/*', devRoutesOnly)
+  // 404 and 405 come first: no other middleware runs for a request no route takes.
+  app.use('*', routeGate(() => app.routes))
+  // Everything but the API's description depends on the log and its key.
+  app.use('*', except(['/openapi.json', '/docs'], requireLogKey))
   // The self-service page takes HTML forms and guards its own bodies (src/routes/pages.ts).
   app.use('*', except(['/', '/me', '/me/*'], bodyGuard))
 
@@ -80,7 +87,10 @@ export function createApp() {
   app.doc31('/openapi.json', (c) => openApiConfig(new URL(c.req.url).origin))
   app.get('/docs', (c) => c.html(renderApiDocs(app.getOpenAPI31Document(openApiConfig(new URL(c.req.url).origin)) as ApiDoc)))
 
-  app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)))
+  app.notFound((c) => {
+    const err = new ApiError(404, 'not_found', `no route ${c.req.method} ${c.req.path}`)
+    return asksForHtml(c.req.header('Accept')) ? pageNotFound(c, err) : errorResponse(c, err)
+  })
   app.onError((err, c) => {
     const { apiError, unexpected } = toApiError(err)
     const log = c.get('log') ?? createLogger()

@@ -28,6 +28,7 @@ export const ERRORS = {
   binding_not_found: { status: 404, means: 'this number is not bound to this app' },
   verification_not_found: { status: 404, means: 'no such verification (or it is another app’s)' },
   snapshot_not_found: { status: 404, means: 'no snapshot at this size (only the last few are kept)' },
+  method_not_allowed: { status: 405, means: 'the route exists but not for this method; Allow lists the methods it takes' },
   app_exists: { status: 409, means: 'an app with this id exists or existed (ids are never reused)' },
   registry_full: { status: 409, means: 'the log has registered its 65,535 apps' },
   verification_expired: { status: 410, means: 'the code is older than 10 minutes: start a new verification' },

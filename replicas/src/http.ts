@@ -127,7 +127,8 @@ export class HttpClient {
     url: string,
     req: GetRequest,
   ): Promise<{ kind: 'ok'; body: Uint8Array } | { kind: 'missing' } | { kind: 'retry'; reason: string; retryAfterMs?: number }> {
-    const headers: Record<string, string> = {}
+    // Entry bundles come gzip'd when asked (C2SP tlog-tiles: clients SHOULD accept gzip and identity).
+    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip, identity' }
     if (req.auth) {
       if (!this.#token) throw new MirrorError('usage', `GET ${url} needs an app token (--token or WHODIS_TOKEN)`)
       headers.Authorization = `Bearer ${this.#token}`

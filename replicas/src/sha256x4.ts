@@ -348,25 +348,27 @@ export function hashTileLevels(leaves: Uint8Array, at: number): Uint8Array {
  * Batches of RFC 6962 hashes, four at a time. Queue messages with {@link leaf} / {@link node},
  * each with where its digest goes, then {@link flush} (also done automatically when the batch
  * is full). Digests are written to the caller's buffers on flush, so inputs may be reused at
- * once and outputs are complete only after flush.
+ * once and outputs are complete only after flush. Each batch lays its messages out in memory of
+ * its own and holds the module's shared input and output areas only inside a flush, so leaves and
+ * nodes may be queued in any order, and several batches (and {@link hashTileLevels}) used in turn.
  */
 export class HashBatch {
-  readonly #words: Uint32Array
+  readonly #input: Uint32Array
   readonly #out: Uint32Array
-  /** Per message of the current batch: destination buffer and offset, and block count. */
-  readonly #dest: (Uint8Array | null)[] = new Array(GROUPS * 4).fill(null)
-  readonly #destAt = new Int32Array(GROUPS * 4)
+  /** Leaves and nodes fill separate batches (one block and two blocks a message), laid out as the module's input. */
+  readonly #leafWords = new Uint32Array(GROUPS * 64)
+  readonly #leafDest: (Uint8Array | null)[] = new Array(GROUPS * 4).fill(null)
+  readonly #leafDestAt = new Int32Array(GROUPS * 4)
   #leaves = 0
-  #nodes = 0
-  /** Leaves and nodes fill separate batches (one block and two blocks a message). */
+  readonly #nodeWords = new Uint32Array(GROUPS * 2 * 64)
   readonly #nodeDest: (Uint8Array | null)[] = new Array(GROUPS * 4).fill(null)
   readonly #nodeDestAt = new Int32Array(GROUPS * 4)
-  readonly #nodeWords = new Uint32Array(GROUPS * 2 * 64)
+  #nodes = 0
 
   constructor() {
     const w = wasm()
     if (!w) throw new Error('WebAssembly SIMD is not available')
-    this.#words = new Uint32Array(w.memory.buffer, IN, (GROUPS * MAX_BLOCKS * 256) / 4)
+    this.#input = new Uint32Array(w.memory.buffer, IN, (GROUPS * MAX_BLOCKS * 256) / 4)
     this.#out = new Uint32Array(w.memory.buffer, OUT, (GROUPS * 128) / 4)
     // Node messages are 65 bytes: block 2 is the last byte of `right`, 0x80, zeros and the bit
     // length 520; only its first word varies. Lay the constant words out once.
@@ -385,7 +387,7 @@ export class HashBatch {
     const n = to - from
     if (n > 54) return leafHashInto(data, from, to, out, at)
     const m = this.#leaves
-    const words = this.#words
+    const words = this.#leafWords
     const base = (m >>> 2) * 64 + (m & 3) // u32 index of word 0 of lane j in group g (one block: 64 u32 a group)
     // Message bytes: 0x00, data, 0x80, zeros, bit length in the last word.
     let word = 0
@@ -407,8 +409,8 @@ export class HashBatch {
     words[base + i * 4] = word
     for (i++; i < 15; i++) words[base + i * 4] = 0
     words[base + 15 * 4] = (n + 1) * 8
-    this.#dest[m] = out
-    this.#destAt[m] = at
+    this.#leafDest[m] = out
+    this.#leafDestAt[m] = at
     if (++this.#leaves === GROUPS * 4) this.#flushLeaves()
   }
 
@@ -442,15 +444,17 @@ export class HashBatch {
   #flushLeaves(): void {
     const count = this.#leaves
     this.#leaves = 0
-    wasm()!.hash(Math.ceil(count / 4), 1)
-    this.#scatter(count, this.#dest, this.#destAt)
+    const groups = Math.ceil(count / 4)
+    this.#input.set(this.#leafWords.subarray(0, groups * 64))
+    wasm()!.hash(groups, 1)
+    this.#scatter(count, this.#leafDest, this.#leafDestAt)
   }
 
   #flushNodes(): void {
     const count = this.#nodes
     this.#nodes = 0
     const groups = Math.ceil(count / 4)
-    this.#words.set(this.#nodeWords.subarray(0, groups * 128))
+    this.#input.set(this.#nodeWords.subarray(0, groups * 128))
     wasm()!.hash(groups, 2)
     this.#scatter(count, this.#nodeDest, this.#nodeDestAt)
   }

@@ -3,6 +3,7 @@
  * hashing (tile-hash.ts), a snapshot prepared in a worker thread (snapshot-worker.ts) and
  * hashes.bin's background writes, each against the scalar protocol code it must equal.
  */
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +21,13 @@ import { makeSigner } from './fixtures/fake-log.ts'
 import { HashFile } from '../src/hashes.ts'
 import { HashBatch, hashTileLevels, simdAvailable, TILE_LEVEL_STRIDE } from '../src/sha256x4.ts'
 import { TILE_STORED_BYTES, TreeAppender } from '../src/tile-hash.ts'
+
+/** SHA-256(prefix || parts) by node:crypto: the reference the WebAssembly hasher must equal. */
+function nodeCrypto(prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  const hash = createHash('sha256').update(Uint8Array.of(prefix))
+  for (const p of parts) hash.update(p)
+  return new Uint8Array(hash.digest())
+}
 
 const dirs: string[] = []
 afterAll(() => {
@@ -51,6 +59,82 @@ describe('four-lane SHA-256', () => {
         pairs.forEach(([l, r], i) => expect(got.subarray(i * 32, i * 32 + 32)).toEqual(sha256Node(l, r)))
       }),
       { numRuns: 100 },
+    )
+  })
+
+  it('keeps a queued leaf when a full batch of nodes flushes before it', () => {
+    const batch = new HashBatch()
+    const leafOut = new Uint8Array(32)
+    const data = Uint8Array.of(1, 2, 3)
+    batch.leaf(data, 0, 3, leafOut, 0)
+    const nodesOut = new Uint8Array(256 * 32)
+    const l = new Uint8Array(32).fill(7)
+    const r = new Uint8Array(32).fill(9)
+    for (let i = 0; i < 256; i++) batch.node(l, 0, r, 0, nodesOut, i * 32)
+    batch.flush()
+    expect(leafOut).toEqual(nodeCrypto(0x00, data))
+    expect(nodesOut.subarray(255 * 32)).toEqual(nodeCrypto(0x01, l, r))
+  })
+
+  it('equals node:crypto for any interleaving of leaves, nodes, flushes, batches and tile hashing', () => {
+    const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max })
+    const step = fc.oneof(
+      { arbitrary: fc.record({ op: fc.constant('leaf' as const), batch: fc.nat(1), data: bytes(0, 100) }), weight: 6 },
+      { arbitrary: fc.record({ op: fc.constant('node' as const), batch: fc.nat(1), l: bytes(32, 32), r: bytes(32, 32) }), weight: 6 },
+      { arbitrary: fc.record({ op: fc.constant('flush' as const), batch: fc.nat(1) }), weight: 1 },
+      { arbitrary: fc.record({ op: fc.constant('tile' as const), seed: fc.nat(255) }), weight: 1 },
+      // A run long enough to fill a batch (256 messages) and flush on its own, mid-sequence.
+      { arbitrary: fc.record({ op: fc.constant('burst' as const), batch: fc.nat(1), kind: fc.constantFrom('leaf', 'node'), count: fc.integer({ min: 200, max: 600 }) }), weight: 1 },
+    )
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+        const batches = [new HashBatch(), new HashBatch()]
+        const expected: { out: Uint8Array; at: number; digest: Uint8Array }[] = []
+        const queue = (b: HashBatch, kind: 'leaf' | 'node', i: number) => {
+          const out = new Uint8Array(32 + (i % 5))
+          const at = i % 5
+          if (kind === 'leaf') {
+            const data = Uint8Array.from({ length: i % 60 }, (_, k) => (k * 13 + i) & 0xff)
+            b.leaf(data, 0, data.length, out, at)
+            expected.push({ out, at, digest: nodeCrypto(0x00, data) })
+          } else {
+            const l = new Uint8Array(32).fill(i & 0xff)
+            const r = new Uint8Array(32).fill((i * 7) & 0xff)
+            b.node(l, 0, r, 0, out, at)
+            expected.push({ out, at, digest: nodeCrypto(0x01, l, r) })
+          }
+        }
+        let n = 0
+        for (const s of steps) {
+          if (s.op === 'leaf') {
+            const out = new Uint8Array(40)
+            const src = new Uint8Array(s.data.length + 2)
+            src.set(s.data, 1)
+            batches[s.batch]!.leaf(src, 1, 1 + s.data.length, out, 3)
+            src.fill(0xee) // inputs may be reused at once
+            expected.push({ out, at: 3, digest: nodeCrypto(0x00, s.data) })
+          } else if (s.op === 'node') {
+            const out = new Uint8Array(32)
+            const l = s.l.slice()
+            const r = s.r.slice()
+            batches[s.batch]!.node(l, 0, r, 0, out, 0)
+            l.fill(0)
+            r.fill(0)
+            expected.push({ out, at: 0, digest: nodeCrypto(0x01, s.l, s.r) })
+          } else if (s.op === 'flush') {
+            batches[s.batch]!.flush()
+          } else if (s.op === 'tile') {
+            const leaves = new Uint8Array(256 * 32).map((_, i) => (i * 31 + s.seed) & 0xff)
+            const levels = hashTileLevels(leaves, 0)
+            expect(levels.subarray(TILE_LEVEL_STRIDE, TILE_LEVEL_STRIDE + 32)).toEqual(nodeCrypto(0x01, leaves.subarray(0, 32), leaves.subarray(32, 64)))
+          } else {
+            for (let k = 0; k < s.count; k++) queue(batches[s.batch]!, s.kind, n++)
+          }
+        }
+        for (const b of batches) b.flush()
+        for (const [i, e] of expected.entries()) expect({ i, digest: e.out.subarray(e.at, e.at + 32) }).toEqual({ i, digest: e.digest })
+      }),
+      { numRuns: 150 },
     )
   })
 

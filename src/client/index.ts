@@ -23,7 +23,7 @@
  */
 import { openCheckpoint, type Checkpoint } from '../protocol/checkpoint.ts'
 import { verifyCredential, type Credential } from '../protocol/credential.ts'
-import { decodeEntry } from '../protocol/entry.ts'
+import { appIdPathSegment, decodeEntry } from '../protocol/entry.ts'
 import { MAX_LOOKUPS, type LookupBody, type LookupsBody } from '../protocol/lookup.ts'
 import { parseVerifierKey, type NoteVerifierKey } from '../protocol/note-keys.ts'
 import { normalizePhone } from '../protocol/phone.ts'
@@ -153,7 +153,7 @@ export class WhodisClient {
   /** Removes this app's own binding of `phone`. */
   async removeBinding(phone: string, app: string): Promise<void> {
     const e164 = normalizePhone(phone).e164
-    await this.json('DELETE', `/v1/numbers/${encodeURIComponent(e164)}/apps/${encodeURIComponent(app)}`)
+    await this.json('DELETE', `/v1/numbers/${encodeURIComponent(e164)}/apps/${appIdPathSegment(app)}`)
   }
 
   /**
@@ -397,7 +397,7 @@ export class HolderClient {
 
   /** Removes `app`'s binding of the number (logged with reason `holder`); 404 binding_not_found if none. */
   async removeBinding(app: string): Promise<void> {
-    await send(this.fetcher, this.base, 'DELETE', `/v1/holder/bindings/${encodeURIComponent(app)}`, this.requireSession())
+    await send(this.fetcher, this.base, 'DELETE', `/v1/holder/bindings/${appIdPathSegment(app)}`, this.requireSession())
   }
 
   /** Ends the session at the directory and forgets the token. */

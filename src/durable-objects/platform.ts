@@ -4,8 +4,7 @@
  * @module
  */
 import type { Timers } from '../core/ports.ts'
-import { ConfigError } from '../core/refusals.ts'
-import { requireSecret, type Vars } from '../env.ts'
+import type { Vars } from '../env.ts'
 import { logSigner } from '../log-key.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 
@@ -21,14 +20,7 @@ export function platformTimers(ctx: DurableObjectState): Timers {
   }
 }
 
-/**
- * The log's signer from LOG_SIGNING_KEY. Its name must be LOG_ORIGIN: standard witnesses and
- * Go's tooling check a checkpoint's origin against the key's name.
- */
-export async function signerFrom(env: Vars): Promise<NoteSigner> {
-  const signer = await logSigner(requireSecret(env, 'LOG_SIGNING_KEY'))
-  if (typeof env.LOG_ORIGIN === 'string' && signer.name !== env.LOG_ORIGIN) {
-    throw new ConfigError(`LOG_SIGNING_KEY is named ${signer.name} but LOG_ORIGIN is ${env.LOG_ORIGIN}: they must be equal`)
-  }
-  return signer
+/** The log's signer from LOG_SIGNING_KEY, which must be named LOG_ORIGIN (src/log-key.ts). */
+export function signerFrom(env: Vars): Promise<NoteSigner> {
+  return logSigner(env.LOG_SIGNING_KEY as string | undefined, env.LOG_ORIGIN as string | undefined)
 }

@@ -40,6 +40,15 @@ export function fromBase64(text: string): Uint8Array {
   return out
 }
 
+/**
+ * Decodes standard base64 only (RFC 4648 section 4: `+` and `/`, padded to a multiple of four),
+ * as C2SP signed notes and their key strings require; throws on anything else, base64url included.
+ */
+export function fromStdBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error('invalid base64')
+  return fromBase64(text)
+}
+
 /** Unpadded base64url of `bytes`. */
 export function toBase64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')

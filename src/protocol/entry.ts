@@ -54,11 +54,42 @@ for (const [kind, code] of Object.entries(KINDS)) KIND_BY_CODE[code] = kind as L
 const REASONS: RemoveReason[] = ['app', 'holder', 'reassigned', 'app_revoked']
 const FLAG_KEY = 0x1
 const FLAG_LABEL = 0x2
-const APP_ID = /^[a-z0-9.-]{2,64}$/
 const MAX_SUBJECT = 999_999_999_999_999
 const MIN_SUBJECT = 10 // "+1" followed by one digit is the shortest thing E.164 digits can be
 const U16 = 0xffff
 const U32 = 0xffff_ffff
+
+/** App ids a log may hold: lowercase letters, digits, `.` and `-`, 2 to 64 characters. */
+export const APP_ID = /^[a-z0-9.-]{2,64}$/
+
+/**
+ * App ids that may be registered from now on: {@link APP_ID} but `..`, the one such id that URL
+ * parsing rewrites (a dot segment: `/v1/admin/apps/..` arrives as `/v1/admin/`), so that every
+ * new app can be named in a path. A log may still hold a `..` registered earlier.
+ */
+export const NEW_APP_ID = /^(?!\.\.$)[a-z0-9.-]{2,64}$/
+
+/**
+ * The path segment that names app `id`: the id itself, or for `..`, which a URL cannot carry as
+ * is (nor percent-encoded once, `%2E%2E` being a dot segment too), `%252E%252E`.
+ */
+export function appIdPathSegment(id: string): string {
+  return id === '..' ? '%252E%252E' : encodeURIComponent(id)
+}
+
+/**
+ * The app id a path segment names, once the router has percent-decoded it: app ids hold no `%`,
+ * so a `%` left means the id was encoded twice ({@link appIdPathSegment}) and is decoded once
+ * more. Anything that does not decode is returned as is (and fails {@link APP_ID}).
+ */
+export function appIdFromPathSegment(decoded: string): string {
+  if (!decoded.includes('%')) return decoded
+  try {
+    return decodeURIComponent(decoded)
+  } catch {
+    return decoded
+  }
+}
 
 /** Bytes of a minimal add or renew; with a key fingerprint, {@link MAX_BINDING_ENTRY}. */
 export const MIN_BINDING_ENTRY = 17

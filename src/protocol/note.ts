@@ -10,9 +10,9 @@
  * may itself contain blank lines and lines starting with "— ".
  * @module
  */
-import { concat, fromBase64, toBase64, toHex, utf8 } from './bytes.ts'
+import { concat, fromStdBase64, toBase64, toHex, utf8 } from './bytes.ts'
 import { signerFromSeed, verifyEd25519 } from './ed25519.ts'
-import { formatVerifierKey, noteKeyId, parseSignerKey, type NoteVerifierKey } from './note-keys.ts'
+import { formatVerifierKey, isValidKeyName, noteKeyId, parseSignerKey, type NoteVerifierKey } from './note-keys.ts'
 
 /** Largest note accepted or produced, in UTF-8 bytes. */
 export const MAX_NOTE_BYTES = 1 << 20
@@ -124,18 +124,26 @@ export function splitNote(note: string | Uint8Array): { text: string; signatures
 }
 
 /**
- * Opens a note with the given known keys, as Go's `note.Open` does: signatures by unknown keys
- * (name and key id not both matching a known key) are listed in `unknown`; a signature by a
- * known key that fails to verify throws NoteError 'bad_signature'; a note no known key signed
- * throws 'unverified'; syntax errors throw 'malformed' or 'too_big'. Repeated signatures are
- * dropped. Throws a plain Error if two different known keys share a name and key id.
+ * Opens a note with the given known keys. Signatures by unknown keys (name and key id not both
+ * matching a known key) are listed in `unknown`. Every signature line of a known key must
+ * verify, repeated ones too (C2SP signed-note: "verifiers MUST verify the signature"), or the
+ * note throws NoteError 'bad_signature'; Go's `note.Open` checks only the first line of each
+ * key, so it accepts a valid signature followed by an invalid one, and this does not. A note no
+ * known key signed throws 'unverified'; syntax errors throw 'malformed' or 'too_big'. Each key
+ * is listed once in `verified`, repeated unknown lines once in `unknown`. Throws a plain Error
+ * if two different known keys share a name and key id, or a known key is not an Ed25519 note
+ * key (a witness's cosignature/v1 key verifies cosignatures, never a note by itself).
  */
 export async function openNote(note: string | Uint8Array, verifiers: NoteVerifierKey[]): Promise<OpenedNote> {
+  for (const v of verifiers) {
+    if (v.type !== undefined && v.type !== 'ed25519') throw new Error(`${v.name} is a ${String(v.type)} key, not an Ed25519 note key`)
+  }
   const { text, signatures } = splitNote(note)
   const message = utf8(text)
   const verified: NoteVerifierKey[] = []
   const unknown: OpenedNote['unknown'] = []
-  const seenKeys = new Set<string>()
+  const verifiedKeys = new Set<string>()
+  const verifiedSignatures = new Set<string>()
   const seenUnknownLines = new Set<string>()
   for (const sig of signatures) {
     const id = `${sig.name}+${toHex(sig.keyId)}`
@@ -148,12 +156,15 @@ export async function openNote(note: string | Uint8Array, verifiers: NoteVerifie
       continue
     }
     if (matches.some((m) => toHex(m.publicKey) !== toHex(key.publicKey))) throw new Error(`ambiguous key ${id}`)
-    if (seenKeys.has(id)) continue
-    seenKeys.add(id)
+    // The same bytes under the same key verify the same way: checked once.
+    const signed = `${id} ${toHex(sig.signature)}`
+    if (verifiedSignatures.has(signed)) continue
     if (!(await verifyEd25519(key.publicKey, message, sig.signature))) {
       throw new NoteError('bad_signature', `invalid signature for key ${id}`)
     }
-    verified.push(key)
+    verifiedSignatures.add(signed)
+    if (!verifiedKeys.has(id)) verified.push(key)
+    verifiedKeys.add(id)
   }
   if (verified.length === 0) {
     const names = unknown.map((u) => `${u.name}+${toHex(u.keyId)}`).join(', ')
@@ -162,10 +173,8 @@ export async function openNote(note: string | Uint8Array, verifiers: NoteVerifie
   return { text, verified, unknown }
 }
 
-/** Go's `isValidName`: non-empty, no `+`, no Unicode white space. */
-export function isNoteKeyName(name: string): boolean {
-  return name !== '' && !/[+\p{White_Space}]/u.test(name) && !/\p{Cs}/u.test(name)
-}
+/** Whether `name` may name a note key (see `isValidKeyName` in note-keys.ts, the one definition). */
+export const isNoteKeyName = isValidKeyName
 
 function parseSignatureLine(line: string): NoteSignature {
   if (!line.startsWith(SIGNATURE_PREFIX)) throw new NoteError('malformed', 'note has a line that is not a signature after its blank line')
@@ -174,11 +183,12 @@ function parseSignatureLine(line: string): NoteSignature {
   const name = space < 0 ? rest : rest.slice(0, space)
   const base64 = space < 0 ? '' : rest.slice(space + 1)
   if (!isNoteKeyName(name)) throw new NoteError('malformed', 'note signature has an invalid key name')
-  // Go's base64.StdEncoding: standard alphabet, padded.
-  if (base64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) {
+  let raw: Uint8Array
+  try {
+    raw = fromStdBase64(base64) // Go's base64.StdEncoding: standard alphabet, padded
+  } catch {
     throw new NoteError('malformed', 'note signature is not base64')
   }
-  const raw = fromBase64(base64)
   if (raw.length < 5) throw new NoteError('malformed', 'note signature is too short')
   return { name, keyId: raw.slice(0, 4), signature: raw.slice(4), base64 }
 }

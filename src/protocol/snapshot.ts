@@ -29,10 +29,10 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { owned, readAll, toBase64, utf8 } from './bytes.ts'
+import { APP_ID } from './entry.ts'
 import { ByteReader, ByteWriter } from './varint.ts'
 
 const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
-const APP_ID = /^[a-z0-9.-]{2,64}$/
 const MAX_SUBJECT = 999_999_999_999_999
 const U32 = 0xffff_ffff
 

@@ -8,7 +8,7 @@ import { reassignAll, sequencer } from '../directory.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError, orRefuse } from '../errors.ts'
 import { requireAdmin } from '../middleware/auth.ts'
-import { AppId, errors, parsePhone, Phone } from './schemas.ts'
+import { AppIdParam, errors, NewAppId, parsePhone, Phone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -30,7 +30,7 @@ admin.openapi(
         content: {
           'application/json': {
             schema: z.object({
-              id: AppId,
+              id: NewAppId,
               name: z
                 .string()
                 .trim()
@@ -47,7 +47,7 @@ admin.openapi(
     responses: {
       201: {
         description: 'registered',
-        content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } },
+        content: { 'application/json': { schema: z.object({ id: NewAppId, name: z.string(), token: z.string() }) } },
       },
       ...errors('invalid_request', 'malformed_json', 'unauthorized', 'app_exists', 'registry_full', 'body_too_large', 'unsupported_media_type', 'log_unavailable', 'not_configured'),
     },
@@ -69,7 +69,7 @@ admin.openapi(
     tags: ['admin'],
     summary: 'Revoke an app and remove its bindings',
     security,
-    request: { params: z.object({ id: z.string() }) },
+    request: { params: z.object({ id: AppIdParam }) },
     responses: {
       200: {
         description: 'revoked',
@@ -77,7 +77,7 @@ admin.openapi(
           'application/json': { schema: z.object({ id: z.string(), revoked: z.boolean(), bindingsRemoved: z.number() }) },
         },
       },
-      ...errors('unauthorized', 'app_not_found', 'log_unavailable', 'not_configured'),
+      ...errors('invalid_request', 'unauthorized', 'app_not_found', 'log_unavailable', 'not_configured'),
     },
   }),
   async (c) => {

@@ -10,7 +10,7 @@ import { deleteHolderSession } from '../adapters/holder-sessions.ts'
 import type { AppEnv } from '../env.ts'
 import { requireHolder } from '../middleware/auth.ts'
 import { checkHolderCode, holderOverview, removeHolderBinding, startHolderVerification } from './holder-flow.ts'
-import { AppId, BindingEntry, errors, isoSeconds, Phone, Timestamp } from './schemas.ts'
+import { AppId, AppIdParam, BindingEntry, errors, isoSeconds, Phone, Timestamp } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const holder = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -170,7 +170,7 @@ holder.openapi(
     tags: ['holder'],
     summary: "Remove any app's binding of the holder's number (logged with reason holder)",
     security,
-    request: { params: z.object({ app: AppId }) },
+    request: { params: z.object({ app: AppIdParam }) },
     responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'unauthorized', 'binding_not_found', 'log_unavailable') },
   }),
   async (c) => {

@@ -5,7 +5,9 @@
  * entry bundles and snapshot data name numbers, so they need an app token.
  *
  * Tiles and bundles are authoritative in R2: the sequencer writes them there before it commits
- * the tree that names them, and keeps no other copy.
+ * the tree that names them, and keeps no other copy. Both hold bundles uncompressed; a bundle is
+ * gzip'd on the way out to a client that accepts gzip (C2SP tlog-tiles: entry bundles SHOULD be
+ * compressed at the HTTP layer), the bytes it decompresses to being exactly the stored ones.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
@@ -15,6 +17,7 @@ import { sequencer } from '../directory.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError, orRefuse } from '../errors.ts'
 import { requireApp } from '../middleware/auth.ts'
+import { gzip } from '../protocol/snapshot.ts'
 import { parseTilePath } from '../protocol/tiles.ts'
 import { errors } from './schemas.ts'
 import { validationHook } from './validation.ts'
@@ -53,9 +56,35 @@ log.get('/log/tile/*', async (c) => {
   // Tiles and bundles live in R2 alone: a path not there is not in the published tree.
   const data = await getBytes(c.env.LOG, path)
   if (!data) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
-  const cache = tile.kind === 'hash' ? `public, ${IMMUTABLE}` : `private, ${IMMUTABLE}`
-  return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': cache })
+  if (tile.kind === 'hash') return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': `public, ${IMMUTABLE}` })
+  const headers = { 'Content-Type': 'application/octet-stream', 'Cache-Control': `private, ${IMMUTABLE}`, Vary: 'Accept-Encoding' }
+  if (!acceptsGzip(clientAcceptEncoding(c.req.raw))) return c.body(data, 200, headers)
+  // Compressed here and sent as is ("manual"): the runtime would otherwise gzip it again.
+  return new Response(await gzip(data), { status: 200, headers: { ...headers, 'Content-Encoding': 'gzip' }, encodeBody: 'manual' })
 })
+
+/**
+ * The `Accept-Encoding` the client sent. On Cloudflare (and under wrangler) the Worker's own
+ * header is rewritten to `br, gzip` whatever the client asked, and the client's is kept as
+ * `request.cf.clientAcceptEncoding`; a request without `cf` (a test calling the app) is the client's own.
+ */
+function clientAcceptEncoding(req: Request): string | undefined {
+  const cf = (req as { cf?: { clientAcceptEncoding?: unknown } }).cf
+  return typeof cf?.clientAcceptEncoding === 'string' ? cf.clientAcceptEncoding : (req.headers.get('Accept-Encoding') ?? undefined)
+}
+
+/** Whether an `Accept-Encoding` header accepts gzip (by name or `*`, with a non-zero q). */
+export function acceptsGzip(header: string | undefined): boolean {
+  const q = new Map<string, number>()
+  for (const part of (header ?? '').split(',')) {
+    const [coding, ...params] = part.split(';').map((s) => s.trim().toLowerCase())
+    if (!coding) continue
+    const weight = params.find((p) => p.startsWith('q='))
+    q.set(coding, weight === undefined ? 1 : Number(weight.slice(2)) || 0)
+  }
+  const named = q.get('gzip') ?? q.get('x-gzip')
+  return (named ?? q.get('*') ?? 0) > 0
+}
 log.openAPIRegistry.registerPath({
   method: 'get',
   path: '/log/tile/{level}/{index}',
@@ -71,7 +100,7 @@ log.openAPIRegistry.registerPath({
   path: '/log/tile/entries/{index}',
   operationId: 'getEntryBundle',
   tags: ['log'],
-  summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each',
+  summary: 'An entry bundle, `tile/entries/<N>[.p/<W>]`: entries with a big-endian uint16 length prefix each (gzip-encoded when Accept-Encoding allows)',
   security: [{ appToken: [] }],
   request: { params: z.object({ index: z.string() }) },
   responses: { 200: binary('the entry bundle'), ...errors('unauthorized', 'not_found') },

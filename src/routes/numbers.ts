@@ -16,7 +16,7 @@ import { requireApp } from '../middleware/auth.ts'
 import { toBase64 } from '../protocol/bytes.ts'
 import { lookupBody, lookupResult, lookupsBody, LookupsRequestError, NUMBER_NOT_FOUND, parseLookupsRequest, type LookupBinding } from '../protocol/lookup.ts'
 import { normalizePhone } from '../protocol/phone.ts'
-import { AppId, AppRegistration, errors, LookupAnswer, LookupsAnswer, LookupsRequest, parsePhone } from './schemas.ts'
+import { AppId, AppIdParam, AppRegistration, errors, LookupAnswer, LookupsAnswer, LookupsRequest, parsePhone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const numbers = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -155,7 +155,7 @@ numbers.openapi(
     tags: ['numbers'],
     summary: "Remove this app's own binding of a number",
     security,
-    request: { params: z.object({ phone: z.string(), app: AppId }) },
+    request: { params: z.object({ phone: z.string(), app: AppIdParam }) },
     responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'invalid_phone', 'unauthorized', 'forbidden', 'binding_not_found', 'log_unavailable') },
   }),
   async (c) => {

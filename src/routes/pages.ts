@@ -51,14 +51,18 @@ const CSP = [
 
 export const pages = new Hono<AppEnv>()
 
+const PAGE_HEADERS = {
+  'Content-Security-Policy': CSP,
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+}
+
 // Scoped to the page's own paths: this sub-app is mounted at `/`, so `*` would reach the API too.
 const pageHeaders = createMiddleware<AppEnv>(async function pageHeaders(c, next) {
   await next()
-  c.header('Content-Security-Policy', CSP)
-  c.header('Cache-Control', 'no-store')
-  c.header('X-Content-Type-Options', 'nosniff')
-  c.header('X-Frame-Options', 'DENY')
-  c.header('Referrer-Policy', 'no-referrer')
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) c.header(name, value)
 })
 pages.use('/', pageHeaders)
 pages.use('/me/*', pageHeaders)
@@ -317,10 +321,17 @@ pages.post('/me/signout', async (c) => {
   return c.redirect('/?signedout=1', 303)
 })
 
-pages.all('/me/*', (c) => {
-  const err = new ApiError(404, 'not_found', `there is no page ${c.req.method} ${c.req.path}`)
-  return respond(c, errorPage({ title: 'Page not found', error: describeError(err) }), 404)
-})
+/** Whether an `Accept` header names HTML, as a browser navigating does (API clients ask for JSON or anything). */
+export function asksForHtml(accept: string | undefined): boolean {
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept ?? '')
+}
+
+/** The page a person sees for a path no route has, with the page's headers. */
+export function pageNotFound(c: Ctx, err: ApiError): Response {
+  const res = respond(c, errorPage({ title: 'Page not found', error: describeError(err) }), 404)
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) res.headers.set(name, value)
+  return res
+}
 
 // Failures outside the cases above (a body that is too large or not a form, a directory that is
 // not configured, the log briefly unavailable) are rendered as a page with the API's status.

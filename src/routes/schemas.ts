@@ -7,10 +7,10 @@ import { z } from '@hono/zod-openapi'
 import { ApiError, ERRORS, type ErrorCode } from '../errors.ts'
 import { fromBase64, toBase64Url } from '../protocol/bytes.ts'
 import { MAX_LOOKUPS } from '../protocol/lookup.ts'
+import { APP_ID, appIdFromPathSegment, NEW_APP_ID } from '../protocol/entry.ts'
 import { InvalidPhoneError, normalizePhone, type PhoneNumber } from '../protocol/phone.ts'
 
-/** App ids: lowercase letters, digits, `.` and `-`, 2 to 64 characters. */
-export const APP_ID = /^[a-z0-9.-]{2,64}$/
+export { APP_ID } from '../protocol/entry.ts'
 
 export const ErrorBody = z
   .object({
@@ -26,7 +26,22 @@ export const WrongCodeBody = z
   .object({ error: ErrorBody.shape.error, attemptsLeft: z.number().int().min(0).max(4).openapi({ example: 4 }) })
   .openapi('WrongCodeError')
 
+/** Any app id a log may hold (answers, and the app named in a request). */
 export const AppId = z.string().regex(APP_ID).openapi({ example: 'appa' })
+
+/** The id of an app being registered: also addressable in every path (not `..`, see NEW_APP_ID). */
+export const NewAppId = z
+  .string()
+  .regex(APP_ID, 'an app id is 2 to 64 of a-z, 0-9, "." and "-"')
+  .regex(NEW_APP_ID, 'an app id cannot be "..": URLs rewrite it (a dot segment), so no route could name the app')
+  .openapi({ example: 'appa', pattern: NEW_APP_ID.source })
+
+/** An app id as a path segment: `..`, which a URL cannot carry, is written `%252E%252E` (appIdPathSegment). */
+export const AppIdParam = z
+  .string()
+  .openapi({ example: 'appa', description: 'the app id; `..` (which URLs rewrite) is written %252E%252E' })
+  .transform(appIdFromPathSegment)
+  .pipe(AppId)
 export const Phone = z.string().max(64).openapi({ example: '+1 (650) 555-0011', description: 'as typed; normalised to E.164' })
 export const Timestamp = z.string().openapi({ example: '2026-11-24T21:40:00Z', format: 'date-time' })
 

@@ -3,8 +3,7 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireSecret, type AppEnv } from '../env.ts'
-import { ApiError } from '../errors.ts'
+import type { AppEnv } from '../env.ts'
 import { logVerifierKey } from '../log-key.ts'
 import { errors } from './schemas.ts'
 
@@ -31,9 +30,8 @@ wellKnown.openapi(
     },
   }),
   async (c) => {
-    const origin = c.env.LOG_ORIGIN
-    if (!origin) throw new ApiError(503, 'not_configured', 'LOG_ORIGIN is not set')
-    const logKey = await logVerifierKey(requireSecret(c.env, 'LOG_SIGNING_KEY'))
+    const origin = c.env.LOG_ORIGIN!
+    const logKey = await logVerifierKey(c.env.LOG_SIGNING_KEY, origin)
     c.header('Cache-Control', 'public, max-age=300')
     return c.json({ origin, logKey, api: '/v1', log: '/log' }, 200)
   },

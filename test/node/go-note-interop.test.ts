@@ -15,7 +15,8 @@ import { fromBase64, toBase64 } from '../../src/protocol/bytes.ts'
 import { signerFromSeed } from '../../src/protocol/ed25519.ts'
 import { formatCheckpoint, openCheckpoint, signCheckpoint } from '../../src/protocol/checkpoint.ts'
 import { noteSignerFromKey, openNote, signNote, verifierKeyOf, type NoteSigner } from '../../src/protocol/note.ts'
-import { formatSignerKey, parseVerifierKey } from '../../src/protocol/note-keys.ts'
+import { formatSignerKey, formatVerifierKey, noteKeyId, parseVerifierKey } from '../../src/protocol/note-keys.ts'
+import { toHex } from '../../src/protocol/bytes.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const GOPATH = '/usr/share/gocode'
@@ -45,7 +46,7 @@ const PETER_SIG =
 const ENOCH_SIG =
   '— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n'
 
-type GoRequest = { mode: 'sign'; key: string; text: string } | { mode: 'verify'; key: string; note: string }
+type GoRequest = { mode: 'sign'; key: string; text: string } | { mode: 'verify'; key: string; note: string } | { mode: 'vkey'; key: string }
 type GoResult = { ok: boolean; out: string; error?: string }
 
 /** Texts that exercise the note syntax: blank lines, em-dash lines, non-ASCII, DEL and C1 controls. */
@@ -202,5 +203,91 @@ describe.skipIf(missing !== null)(`Go note interop${missing ? ` (skipped: ${miss
     }
     expect(accepted).toBeGreaterThan(50)
     expect(notes.length - accepted).toBeGreaterThan(50)
+  })
+
+  it('differs from Go only where the spec asks more: every signature of a known key must verify', async () => {
+    // Go's note.Open verifies the first line of each known key and skips the rest, so a valid
+    // signature followed by an invalid one passes there; C2SP signed-note says verifiers MUST
+    // verify every signature of a known key, and this refuses it.
+    const bad = `${PETER_SIG.slice(0, 60)}ABCD${PETER_SIG.slice(60)}`
+    const sameBytes = PETER_SIG.replace('AM=', 'AN=')
+    const lines = [PETER_SIG, bad, sameBytes, ENOCH_SIG]
+    const combos: string[][] = []
+    const grow = (prefix: string[]) => {
+      if (prefix.length > 0) combos.push(prefix)
+      if (prefix.length < 3) for (const line of lines) grow([...prefix, line])
+    }
+    grow([])
+    const notes = combos.map((c) => `${TEXT}\n${c.join('')}`)
+    const goResults = go(notes.map((note) => ({ mode: 'verify', key: PETER_VERIFIER, note })))
+    let goAcceptedABadLine = 0
+    for (const [i, combo] of combos.entries()) {
+      const ours = await tsOpens(notes[i]!, PETER_VERIFIER)
+      const hasBad = combo.includes(bad)
+      if (hasBad && goResults[i]!.ok) goAcceptedABadLine++
+      expect({ combo, ok: ours.ok }).toEqual({ combo, ok: goResults[i]!.ok && !hasBad })
+    }
+    // The divergence is real: Go accepts e.g. [valid, invalid].
+    expect(goResults[combos.findIndex((c) => c.length === 2 && c[0] === PETER_SIG && c[1] === bad)]!.ok).toBe(true)
+    expect(goAcceptedABadLine).toBeGreaterThan(0)
+  })
+
+  it('reads the same verifier keys as Go, but for three stricter readings of the spec', async () => {
+    // Names from a pool of characters the rules treat differently: white space (ASCII and
+    // Unicode), "+", ASCII controls, DEL and C1 controls, format characters, non-ASCII letters.
+    const pool = ['a', 'Z', '.', '/', '-', '+', ' ', '\t', '\n', '\r', '\x01', '\x1f', '\x7f', '\u0080', '\u0085', '\u009f', '\u00a0', '\u1680', '\u2000', '\u2028', '\u3000', '\u200b', '\u200d', '\ufeff', '\ue000', 'é', '名', '😀']
+    const names = [...new Set(fc.sample(fc.array(fc.constantFrom(...pool), { minLength: 0, maxLength: 4 }).map((a) => a.join('')), 600))]
+    const publicKey = parseVerifierKey(PETER_VERIFIER).publicKey
+    const cases: { key: string; expectOurs: (go: GoResult) => boolean }[] = []
+    for (const name of names) {
+      // Go reads an ASCII control character in a key name; no note can carry one, so this refuses it.
+      const control = /[\x00-\x1f]/.test(name)
+      cases.push({ key: formatVerifierKey(name, publicKey), expectOurs: (g) => g.ok && !control })
+    }
+    const std = formatVerifierKey('example.com/w', publicKey)
+    const keyId = toHex(noteKeyId('example.com/w', publicKey))
+    const base64 = std.slice(-44)
+    expect(base64).toMatch(/[+/]/)
+    cases.push(
+      { key: std, expectOurs: (g) => g.ok },
+      // base64url, unpadded, over-padded, surrounding space: both refuse.
+      { key: `example.com/w+${keyId}+${base64.replace(/\+/g, '-').replace(/\//g, '_')}`, expectOurs: (g) => g.ok },
+      { key: `${std}=`, expectOurs: (g) => g.ok },
+      { key: `${std} `, expectOurs: (g) => g.ok },
+      { key: `${PETER_VERIFIER.slice(0, -1)}`, expectOurs: (g) => g.ok },
+      // Go parses the key id with strconv (upper case too); the spec says lowercase hex.
+      { key: `example.com/w+${keyId.toUpperCase()}+${base64}`, expectOurs: () => keyId === keyId.toUpperCase() },
+      // Go's base64 decoder skips CR and LF; RFC 4648 standard base64 has no such characters.
+      { key: `example.com/w+${keyId}+${base64.slice(0, 10)}\n${base64.slice(10)}`, expectOurs: () => false },
+    )
+    const goResults = go(cases.map((c) => ({ mode: 'vkey', key: c.key })))
+    let accepted = 0
+    for (const [i, c] of cases.entries()) {
+      let ours = true
+      try {
+        parseVerifierKey(c.key)
+      } catch {
+        ours = false
+      }
+      expect({ key: c.key, ours }).toEqual({ key: c.key, ours: c.expectOurs(goResults[i]!) })
+      if (ours) accepted++
+    }
+    expect(accepted).toBeGreaterThan(50)
+    expect(cases.length - accepted).toBeGreaterThan(50)
+    // The three stricter cases are ones Go accepts.
+    expect(goResults.slice(-2).map((r) => r.ok)).toEqual([true, true])
+    expect(goResults.some((r, i) => r.ok && /[\x00-\x1f]/.test(cases[i]!.key.split('+')[0]!))).toBe(true)
+  })
+
+  it('signs and opens notes with any valid key name as Go does', async () => {
+    const names = ['a\u200bb', 'a\ufeffb', 'x\u009fy', 'del\x7f', '😀/名前', 'example.com/log']
+    for (const [n, name] of names.entries()) {
+      const { key, signer } = await signerNamed(name, 10 + n)
+      const [goNote] = go([{ mode: 'sign', key, text: TEXT }])
+      expect(goNote!.ok).toBe(true)
+      expect(goNote!.out).toBe(await signNote(TEXT, signer))
+      expect((await openNote(goNote!.out, [parseVerifierKey(verifierKeyOf(signer))])).text).toBe(TEXT)
+      expect(go([{ mode: 'verify', key: verifierKeyOf(signer), note: goNote!.out }])[0]!.ok).toBe(true)
+    }
   })
 })

@@ -1,4 +1,5 @@
 /** bytes.ts, note-keys.ts and ed25519.ts: encodings, key strings, and RFC 8032 vectors. */
+import { sha256 } from '@noble/hashes/sha2.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -6,6 +7,7 @@ import {
   constantTimeEqual,
   fromBase64,
   fromHex,
+  fromStdBase64,
   toBase64,
   toBase64Url,
   toHex,
@@ -17,14 +19,19 @@ import {
   formatVerifierKey,
   isValidKeyName,
   noteKeyId,
+  parseAnyVerifierKey,
+  parseCosignatureVerifierKey,
   parseSignerKey,
   parseVerifierKey,
 } from '../../src/protocol/note-keys.ts'
+import { isNoteKeyName, openNote, signNote, noteSignerFromKey, type NoteSigner } from '../../src/protocol/note.ts'
 
 // From golang.org/x/mod/sumdb/note/note_test.go.
 const PETER_SIGNER = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'
 const PETER_VERIFIER = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'
 const ENOCH_VERIFIER = 'EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop'
+// A witness's cosignature/v1 key (type 0x04), from transparency-dev/formats note/note_cosigv1_test.go.
+const WITNESS_VERIFIER = 'remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2'
 
 // RFC 8032 section 7.1, test 1.
 const RFC8032_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'
@@ -62,7 +69,19 @@ describe('bytes', () => {
   it('rejects invalid base64', () => {
     for (const bad of ['A', 'AAAAA', 'Zm9v!', 'Zm 9v', 'Zm9v===', '=Zm9', 'Zm=9v']) {
       expect(() => fromBase64(bad), bad).toThrow('invalid base64')
+      expect(() => fromStdBase64(bad), bad).toThrow('invalid base64')
     }
+  })
+
+  it('reads standard base64 only where the signed-note formats require it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 60 }), (bytes) => {
+        expect(fromStdBase64(toBase64(bytes))).toEqual(bytes)
+        const url = toBase64Url(bytes)
+        if (url !== toBase64(bytes)) expect(() => fromStdBase64(url), url).toThrow('invalid base64')
+      }),
+    )
+    for (const bad of ['-_8=', '+/8', 'Zm8', 'Zg', 'Zm9v\n', ' Zm9v']) expect(() => fromStdBase64(bad), bad).toThrow('invalid base64')
   })
 
   it('concatenates', () => {
@@ -116,7 +135,7 @@ describe('note keys', () => {
       const seed = randomSeed()
       const { publicKey } = await signerFromSeed(seed)
       const verifier = parseVerifierKey(formatVerifierKey(name, publicKey))
-      expect(verifier).toEqual({ name, keyId: noteKeyId(name, publicKey), publicKey })
+      expect(verifier).toEqual({ type: 'ed25519', name, keyId: noteKeyId(name, publicKey), publicKey })
       const signer = parseSignerKey(formatSignerKey(name, seed, publicKey))
       expect(signer).toEqual({ name, keyId: noteKeyId(name, publicKey), seed })
     }
@@ -132,9 +151,10 @@ describe('note keys', () => {
     expect(() => parseVerifierKey('PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW')).toThrow()
   })
 
-  it('rejects names with "+" or spaces', () => {
-    for (const name of ['a+b', 'a b', 'a\tb', 'a\u00a0b', 'a\u3000b', '', 'a\nb']) {
+  it('rejects names with "+", Unicode white space, ASCII control characters or lone surrogates', () => {
+    for (const name of ['a+b', 'a b', 'a\tb', 'a\u00a0b', 'a\u3000b', '', 'a\nb', 'a\u0085b', 'a\u2028b', 'a\x01b', 'a\x1fb', 'a\ud800b']) {
       expect(isValidKeyName(name), JSON.stringify(name)).toBe(false)
+      expect(isNoteKeyName(name), JSON.stringify(name)).toBe(false)
     }
     expect(isValidKeyName('example.com/log-1')).toBe(true)
     // A name with a space splits differently and its key id cannot match.
@@ -162,6 +182,72 @@ describe('note keys', () => {
     // Wrong key length and unknown algorithm, with adjusted key ids (from note_test.go).
     expect(() => parseVerifierKey('PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==')).toThrow()
     expect(() => parseVerifierKey('PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW')).toThrow()
+  })
+
+  it('accepts every name the spec allows, in key strings as in notes', async () => {
+    // Format characters, private use, unassigned code points, DEL and C1 controls other than
+    // U+0085 are neither white space nor "+": C2SP signed-note and Go accept them.
+    const names = ['a\u200bb', 'a\u200db', 'a\ufeffb', 'a\ue000b', 'a\u0378b', 'a\x7fb', 'a\u0080b', 'a\u009fb', '😀', 'ünï/名前']
+    for (const name of names) {
+      expect(isValidKeyName(name), JSON.stringify(name)).toBe(true)
+      expect(isNoteKeyName(name), JSON.stringify(name)).toBe(true)
+      const seed = randomSeed()
+      const { publicKey } = await signerFromSeed(seed)
+      expect(parseVerifierKey(formatVerifierKey(name, publicKey)).name).toBe(name)
+      const signer = await noteSignerFromKey(formatSignerKey(name, seed, publicKey))
+      const opened = await openNote(await signNote('text\n', signer), [parseVerifierKey(formatVerifierKey(name, publicKey))])
+      expect(opened.verified.map((k) => k.name)).toEqual([name])
+    }
+  })
+
+  it('refuses base64url and unpadded keys (signed-note keys are standard base64)', () => {
+    // Both Go vectors hold a "/" or "+" in their base64, which base64url writes as "_" or "-".
+    expect(PETER_VERIFIER).toContain('/')
+    expect(() => parseVerifierKey(PETER_VERIFIER.replace(/\//g, '_'))).toThrow('not standard base64')
+    expect(PETER_SIGNER.split('+').slice(4).join('+')).toContain('+')
+    const signerUrl = PETER_SIGNER.slice(0, 'PRIVATE+KEY+PeterNeumann+c74f20a3+'.length) + PETER_SIGNER.slice(34).replace(/\+/g, '-')
+    expect(() => parseSignerKey(signerUrl)).toThrow('not standard base64')
+    const padded = formatVerifierKey('pad.example', new Uint8Array(32).fill(3))
+    expect(() => parseVerifierKey(`${padded}=`)).toThrow()
+    expect(() => parseVerifierKey(padded.slice(0, -1))).toThrow()
+  })
+
+  it('parses witness cosignature/v1 keys (type 0x04) as their own kind, never as a log key', async () => {
+    const witness = parseCosignatureVerifierKey(WITNESS_VERIFIER)
+    expect(witness).toMatchObject({ type: 'cosignature/v1', name: 'remora.n621.de' })
+    expect(toHex(witness.keyId)).toBe('da77ade7')
+    expect(parseAnyVerifierKey(WITNESS_VERIFIER)).toEqual(witness)
+    expect(formatVerifierKey(witness.name, witness.publicKey, 'cosignature/v1')).toBe(WITNESS_VERIFIER)
+    expect(() => parseVerifierKey(WITNESS_VERIFIER)).toThrow('not a log key')
+    expect(() => parseCosignatureVerifierKey(PETER_VERIFIER)).toThrow('not a witness cosignature/v1 key')
+    expect(parseAnyVerifierKey(PETER_VERIFIER).type).toBe('ed25519')
+
+    // One public key, two types: distinct key ids, and neither type's id passes for the other.
+    const publicKey = parseVerifierKey(PETER_VERIFIER).publicKey
+    const asWitness = formatVerifierKey('PeterNeumann', publicKey, 'cosignature/v1')
+    expect(toHex(parseCosignatureVerifierKey(asWitness).keyId)).not.toBe('c74f20a3')
+    expect(() => parseAnyVerifierKey(asWitness.replace(/\+[0-9a-f]{8}\+/, '+c74f20a3+'))).toThrow('does not match')
+    const relabelled = `PeterNeumann+c74f20a3+${toBase64(concat(Uint8Array.of(0x04), publicKey))}`
+    expect(() => parseAnyVerifierKey(relabelled)).toThrow('does not match')
+
+    // A witness key cannot open a note, even passed where a log key goes.
+    const signer: NoteSigner = await noteSignerFromKey(PETER_SIGNER)
+    const note = await signNote('checkpoint\n', signer)
+    await expect(openNote(note, [witness as never])).rejects.toThrow('not an Ed25519 note key')
+  })
+
+  it('refuses other signature types and key lengths', () => {
+    const publicKey = new Uint8Array(32).fill(5)
+    for (const type of [0x00, 0x02, 0x03, 0x05, 0x06, 0xff]) {
+      const raw = concat(Uint8Array.of(type), publicKey)
+      const id = toHex(sha256Id('x.example', raw))
+      expect(() => parseAnyVerifierKey(`x.example+${id}+${toBase64(raw)}`)).toThrow('unsupported signature type')
+    }
+    for (const type of [0x01, 0x04]) {
+      const raw = concat(Uint8Array.of(type), publicKey, Uint8Array.of(0))
+      expect(() => parseAnyVerifierKey(`x.example+${toHex(sha256Id('x.example', raw))}+${toBase64(raw)}`)).toThrow('32-byte')
+    }
+    expect(() => parseAnyVerifierKey('x.example+00000000+')).toThrow('no key bytes')
   })
 
   it('rejects malformed signer keys', () => {
@@ -210,3 +296,8 @@ describe('ed25519', () => {
     expect(await verifyEd25519(signer.publicKey, message, a)).toBe(true)
   })
 })
+
+/** SHA-256(name || "\n" || raw)[:4]: a key id made for whatever bytes a test needs. */
+function sha256Id(name: string, raw: Uint8Array): Uint8Array {
+  return sha256(concat(utf8(name), utf8('\n'), raw)).subarray(0, 4)
+}

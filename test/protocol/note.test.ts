@@ -87,6 +87,22 @@ describe('Go test vectors', () => {
     await expectNoteError(openNote(`${TEXT}\n${ENOCH_SIG}${note.slice(TEXT.length + 1)}`, [PETER, ENOCH]), 'bad_signature')
   })
 
+  it('verifies every signature line of a known key: a bad one refuses the note wherever it is', async () => {
+    const bad = `${PETER_SIG.slice(0, 60)}ABCD${PETER_SIG.slice(60)}`
+    for (const lines of [
+      [PETER_SIG, bad],
+      [bad, PETER_SIG],
+      [PETER_SIG, ENOCH_SIG, bad],
+      [PETER_SIG, PETER_SIG, bad, PETER_SIG],
+    ]) {
+      await expectNoteError(openNote(`${TEXT}\n${lines.join('')}`, [PETER]), 'bad_signature')
+    }
+    // The same signature bytes written twice (here with non-zero padding bits) verify once and list the key once.
+    const sameBytes = PETER_SIG.replace('AM=', 'AN=')
+    expect(fromBase64(sameBytes.slice(16, -1))).toEqual(fromBase64(PETER_SIG.slice(16, -1)))
+    expect((await openNote(`${TEXT}\n${PETER_SIG}${sameBytes}`, [PETER])).verified).toEqual([PETER])
+  })
+
   it('drops repeated verified and unverified signatures', async () => {
     const enochABCD = `${ENOCH_SIG.slice(0, 60)}ABCD${ENOCH_SIG.slice(60)}`
     const note = `${TEXT}\n${PETER_SIG}${PETER_SIG}${ENOCH_SIG}${ENOCH_SIG}${enochABCD}`

@@ -5,7 +5,8 @@
 import { runInDurableObject } from 'cloudflare:test'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { holderKey } from '../../src/adapters/holder-sessions.ts'
-import { sha256Hex } from '../../src/crypto.ts'
+import { newAppToken, sha256Hex } from '../../src/crypto.ts'
+import { sequencer } from '../../src/directory.ts'
 import { phoneChallenge } from '../../src/durable-objects/stubs.ts'
 import type { Env } from '../../src/env.ts'
 import { HOLDER_APP, HOLDER_SEND_LIMIT_KEY } from '../../src/routes/holder-flow.ts'
@@ -335,6 +336,24 @@ async function signIn(phone: string, browser = new FormBrowser()): Promise<FormB
   expect(verified.headers.get('Location')).toBe('/me')
   return browser
 }
+
+describe('the page: an app registered as ".." before app ids excluded it', () => {
+  it('removes its binding from the page (the form names the app in the body, not the path)', async () => {
+    const token = newAppToken()
+    expect(await sequencer(testEnv).registerApp('..', 'Dots', sha256Hex(token))).toMatchObject({ ok: true })
+    const phone = freshPhone()
+    await verify(token, phone)
+    const browser = await signIn(phone)
+    const me = await pageText(await browser.get('/me'))
+    expect(me).toContain('<h3>..</h3>')
+    const removed = await browser.post('/me/remove', { csrf: field(me, '/me/remove'), app: '..' })
+    expect(removed.status).toBe(303)
+    expect(removed.headers.get('Location')).toBe('/me?removed=..')
+    const after = await pageText(await browser.get('/me?removed=..'))
+    expect(after).not.toContain('<h3>..</h3>')
+    expect(after).toContain('<td>Removed by you</td>')
+  })
+})
 
 describe('the page: /', () => {
   it('renders an accessible form with security headers and a pre-session cookie', async () => {
@@ -683,7 +702,7 @@ describe('the page: errors with the API meanings, never a 500', () => {
     const big = await browser.post('/me/start', { phone: 'x'.repeat(17 * 1024) })
     expect(big.status).toBe(413)
     expect(errorCode(await pageText(big))).toBe('body_too_large')
-    const unknown = await browser.get('/me/%3Cscript%3E')
+    const unknown = await browser.request('GET', '/me/%3Cscript%3E', undefined, { Accept: 'text/html,*/*;q=0.8' })
     expect(unknown.status).toBe(404)
     const page = await pageText(unknown)
     expect(errorCode(page)).toBe('not_found')

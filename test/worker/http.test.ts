@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { admin, call, expectError, freshPhone, latestCode, registerApp, startVerification, verify } from './helpers.ts'
+import { admin, app as testApp, call, expectError, freshPhone, latestCode, registerApp, startVerification, verify } from './helpers.ts'
 
 describe('bad input', () => {
   it('answers malformed JSON with 400 malformed_json', async () => {
@@ -49,12 +49,14 @@ describe('bad input', () => {
     await expectError(await call('POST', '/v1/verifications', { token: app.token, body: '{}' }), 415, 'unsupported_media_type')
   })
 
-  it('answers unknown routes and methods with 404 in the same shape (after authentication under /v1)', async () => {
+  it('answers unknown routes 404 and known routes with another method 405, in the same shape, before authentication', async () => {
     const app = await registerApp()
     await expectError(await call('GET', '/nope'), 404, 'not_found')
-    await expectError(await call('PUT', '/v1/numbers/+16505550011', { token: app.token, json: {} }), 404, 'not_found')
-    await expectError(await call('GET', '/v1/verifications', { token: app.token }), 404, 'not_found')
-    await expectError(await call('GET', '/v1/verifications'), 401, 'unauthorized')
+    await expectError(await call('PUT', '/v1/numbers/+16505550011', { token: app.token, json: {} }), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications', { token: app.token }), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications'), 405, 'method_not_allowed')
+    await expectError(await call('GET', '/v1/verifications/x/check'), 405, 'method_not_allowed')
+    await expectError(await call('POST', '/v1/verifications', { json: {} }), 401, 'unauthorized')
   })
 
   it('answers malformed and wrong Authorization headers with 401', async () => {
@@ -128,6 +130,46 @@ describe('GET /.well-known/whodis', () => {
   it('answers 503 not_configured for a missing or malformed signing key', async () => {
     await expectError(await call('GET', '/.well-known/whodis', { env: { LOG_SIGNING_KEY: undefined } }), 503, 'not_configured')
     await expectError(await call('GET', '/.well-known/whodis', { env: { LOG_SIGNING_KEY: 'PRIVATE+KEY+x' } }), 503, 'not_configured')
+  })
+})
+
+describe('a signing key named other than LOG_ORIGIN', () => {
+  const mismatch = { LOG_ORIGIN: 'whodis.example/log' } // the test key is named whodis.localhost/log
+  const endpoints = [...new Map(testApp.routes.filter((r) => r.method !== 'ALL').map((r) => [`${r.method} ${r.path}`, r])).values()]
+
+  it('makes every route but the API description refuse with 503 not_configured, saying why', async () => {
+    const { token } = await registerApp()
+    let refused = 0
+    for (const route of endpoints) {
+      const path = route.path.replace(/:[a-z]+/gi, 'x1').replace(/\*$/, '0/001')
+      const res = await call(route.method, path, { token, env: mismatch, ...(route.method === 'POST' ? { json: {} } : {}) })
+      if (route.path === '/openapi.json' || route.path === '/docs') {
+        expect(res.status, path).toBe(200)
+        continue
+      }
+      const body = await expectError(res, 503, 'not_configured')
+      expect(body.error.message).toBe(
+        'LOG_SIGNING_KEY is the key of "whodis.localhost/log" but LOG_ORIGIN is "whodis.example/log": the key\'s name must equal the log origin, as witnesses require (make one with npm run keygen -- whodis.example/log)',
+      )
+      refused++
+    }
+    expect(refused).toBeGreaterThan(20)
+  })
+
+  it('changes nothing before it refuses', async () => {
+    const id = `refused-${crypto.randomUUID().slice(0, 8)}`
+    await expectError(await call('POST', '/v1/admin/apps', { token: admin(), json: { id, name: 'Refused' }, env: mismatch }), 503, 'not_configured')
+    const phone = freshPhone()
+    const app = await registerApp()
+    await expectError(await call('POST', '/v1/verifications', { token: app.token, json: { phone }, env: mismatch }), 503, 'not_configured')
+    const outbox = await call('GET', `/dev/outbox?phone=${encodeURIComponent(phone)}`, { token: admin() })
+    expect(((await outbox.json()) as { messages: unknown[] }).messages).toEqual([])
+    expect((await call('POST', '/v1/admin/apps', { token: admin(), json: { id, name: 'Now' } })).status).toBe(201)
+  })
+
+  it('also refuses a missing LOG_ORIGIN', async () => {
+    const body = await expectError(await call('GET', '/log/checkpoint', { env: { LOG_ORIGIN: undefined } }), 503, 'not_configured')
+    expect(body.error.message).toBe('LOG_ORIGIN is not set')
   })
 })
 

@@ -5,6 +5,7 @@
 //
 //	{"mode": "sign", "key": "PRIVATE+KEY+...", "text": "..."}   prints note.Sign's output
 //	{"mode": "verify", "key": "<verifier key>", "note": "..."}  prints the opened note's text
+//	{"mode": "vkey", "key": "<verifier key>"}                    prints note.NewVerifier's <name>+<key hash>
 //
 // and exits 1 with the error on stderr if signing or opening fails. Given a JSON array of
 // requests instead, it answers with a JSON array of {"ok", "out", "error"} and exits 0.
@@ -53,8 +54,14 @@ func run(r request) (string, error) {
 			return "", err
 		}
 		return n.Text, nil
+	case "vkey":
+		verifier, err := note.NewVerifier(r.Key)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s+%08x", verifier.Name(), verifier.KeyHash()), nil
 	default:
-		return "", errors.New("mode must be sign or verify")
+		return "", errors.New("mode must be sign, verify or vkey")
 	}
 }
 

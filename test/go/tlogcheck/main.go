@@ -5,8 +5,9 @@
 //
 // It fetches and verifies the checkpoint, recomputes the root from the hash tiles, fetches
 // every entry bundle and checks an inclusion proof for every entry, then prints
-// {"ok":true,"size":N,"root":"<b64>","entries":N} and exits 0. Any failure: a message on
-// stderr and exit status 1.
+// {"ok":true,"size":N,"root":"<b64>","entries":N,"bundles":B,"gzipped":G} and exits 0, where G
+// counts the bundles that came gzip-encoded (net/http asks for gzip and decodes it itself). Any
+// failure: a message on stderr and exit status 1.
 //
 // Build offline against the Debian x/mod source:
 //
@@ -65,6 +66,8 @@ type summary struct {
 	Size    int64  `json:"size"`
 	Root    string `json:"root"`
 	Entries int64  `json:"entries"`
+	Bundles int64  `json:"bundles"`
+	Gzipped int64  `json:"gzipped"`
 }
 
 func check(f *fetcher, vkey, wantOrigin string) (*summary, error) {
@@ -111,9 +114,13 @@ func check(f *fetcher, vkey, wantOrigin string) (*summary, error) {
 			width = 1 << tileHeight
 		}
 		bundle := tlog.Tile{H: tileHeight, L: -1, N: first >> tileHeight, W: int(width)}
-		data, err := f.get(c2spPath(bundle), true)
+		data, gzipped, err := f.getEncoded(c2spPath(bundle), true)
 		if err != nil {
 			return nil, err
+		}
+		done.Bundles++
+		if gzipped {
+			done.Gzipped++
 		}
 		entries, err := splitBundle(data)
 		if err != nil {
@@ -217,26 +224,32 @@ type fetcher struct {
 }
 
 func (f *fetcher) get(path string, auth bool) ([]byte, error) {
+	data, _, err := f.getEncoded(path, auth)
+	return data, err
+}
+
+// getEncoded is get, also saying whether the response came gzip-encoded.
+func (f *fetcher) getEncoded(path string, auth bool) ([]byte, bool, error) {
 	req, err := http.NewRequest("GET", f.prefix+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if auth && f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", path, err)
+		return nil, false, fmt.Errorf("GET %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", path, err)
+		return nil, false, fmt.Errorf("GET %s: %v", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body[:min(len(body), 200)]))
+		return nil, false, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body[:min(len(body), 200)]))
 	}
-	return body, nil
+	return body, resp.Uncompressed, nil
 }
 
 // tileReader serves tlog tiles over HTTP, keeping raw bytes in memory: TileHashReader
