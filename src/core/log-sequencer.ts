@@ -124,27 +124,30 @@ export class LogSequencer {
    * may fail after the entry.
    */
   async registerApp(id: string, name: string, tokenHash: string): Promise<{ ok: true; num: number } | Refusal> {
-    if (this.app(id)) return refuse('app_exists', `app ${id} already exists (ids are never reused)`)
-    const num = Math.max(0, ...this.#apps.keys()) + 1
+    if (this.app(id) || this.#reserved.has(id)) return refuse('app_exists', `app ${id} already exists (ids are never reused)`)
+    // The num and id are reserved before the token is written, so concurrent registrations never take the same.
+    const num = Math.max(0, ...this.#apps.keys(), ...this.#reserved.values()) + 1
     if (num > 0xffff) return refuse('registry_full', 'this log can register at most 65535 apps')
-    await this.#d.tokens.put(tokenHash, { id, name, num })
-    const now = this.#d.clock()
-    const made = this.#transaction(() => {
-      // Another registration may have taken the id or num while the token was written.
-      if (this.app(id) || this.#apps.has(num)) return null
-      const index = this.#appendOwn({ kind: 'app-register', app: num, time: seconds(now), id })
-      const app: AppRecord = { num, id, name, tokenHash, createdAt: now, status: 'active', bindings: 0, registeredIndex: index, revokedIndex: null }
-      this.#d.store.putApp(app)
-      return { app, index }
-    })
-    if (!made) {
-      await this.#d.tokens.delete(tokenHash)
-      return refuse('app_exists', `app ${id} already exists (ids are never reused)`)
+    this.#reserved.set(id, num)
+    try {
+      await this.#d.tokens.put(tokenHash, { id, name, num })
+      const now = this.#d.clock()
+      const made = this.#transaction(() => {
+        const index = this.#appendOwn({ kind: 'app-register', app: num, time: seconds(now), id })
+        const app: AppRecord = { num, id, name, tokenHash, createdAt: now, status: 'active', bindings: 0, registeredIndex: index, revokedIndex: null }
+        this.#d.store.putApp(app)
+        return { app, index }
+      })
+      this.#apps.set(num, made.app)
+      const failure = await this.#whenSequenced(made.index)
+      return failure ?? { ok: true, num }
+    } finally {
+      this.#reserved.delete(id)
     }
-    this.#apps.set(num, made.app)
-    const failure = await this.#whenSequenced(made.index)
-    return failure ?? { ok: true, num }
   }
+
+  // Registrations between their checks and their commit: id → num.
+  readonly #reserved = new Map<string, number>()
 
   /**
    * Revokes an app: no new binding of it is accepted from now on, its token is withdrawn, every

@@ -156,7 +156,7 @@ numbers.openapi(
     summary: "Remove this app's own binding of a number",
     security,
     request: { params: z.object({ phone: z.string(), app: AppIdParam }) },
-    responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'invalid_phone', 'unauthorized', 'forbidden', 'binding_not_found', 'log_unavailable') },
+    responses: { 204: { description: 'removed' }, ...errors('invalid_request', 'invalid_phone', 'unauthorized', 'forbidden', 'binding_not_found', 'log_unavailable', 'not_configured') },
   }),
   async (c) => {
     const params = c.req.valid('param')

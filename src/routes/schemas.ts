@@ -119,7 +119,9 @@ const retryAfter = {
  * with its codes from {@link ERRORS} as named examples (what /docs lists per route), and `4XX` for
  * any other client error, in the same shape.
  */
-export function errors(...codes: ErrorCode[]) {
+export function errors(...listed: ErrorCode[]) {
+  // Every operation can answer not_configured: the log-key check runs before each (src/middleware/log-key.ts).
+  const codes = listed.includes('not_configured') ? listed : [...listed, 'not_configured' as const]
   const byStatus = new Map<number, ErrorCode[]>()
   for (const code of codes) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code])
   const responses = [...byStatus].map(([status, list]) => {
