@@ -46,8 +46,9 @@ export interface LoadResult {
 /** Options of one load run. */
 export interface LoadOptions {
   headers?: Record<string, string>
-  seconds: number
   connections: number
+  /** Requests to send in all (each connection sends its share, then stops). */
+  requests: number
   /** After this long a request counts as timed out (default {@link TIMEOUT_MS}; autocannon's least is 1 s). */
   timeoutMs?: number
 }
@@ -78,15 +79,22 @@ function summarise(
   }
 }
 
-/** Loads `base` with GETs of `paths` (cycled) from `connections` connections for `seconds`. */
+/**
+ * Sends `requests` GETs of `paths` (cycled) to `base` from `connections` connections and waits
+ * for every one of them: a fixed number of requests rather than a fixed time, so that a request
+ * still waiting when the others are done is waited for (until it times out) and counted, not
+ * dropped unseen when the clock runs out.
+ */
 export async function load(base: string, paths: string[], opts: LoadOptions): Promise<LoadResult> {
+  const started = performance.now()
+  let last = started
   const run = autocannon({
     url: base,
     connections: opts.connections,
     pipelining: 1,
-    duration: opts.seconds,
+    amount: Math.max(opts.requests, opts.connections),
     timeout: (opts.timeoutMs ?? TIMEOUT_MS) / 1000,
-    // Results come at the first sample tick after the run ends: keep that wait short.
+    // Results come at the first sample tick after the last answer: keep that wait short.
     sampleInt: 100,
     headers: opts.headers,
     requests: paths.map((path) => ({ method: 'GET', path })),
@@ -99,6 +107,7 @@ export async function load(base: string, paths: string[], opts: LoadOptions): Pr
   let timeouts = 0
   let socketErrors = 0
   run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    last = performance.now()
     latencies.push(ms)
     if (ms > SLOW_MS) slow++
     if (status >= 200 && status < 300) ok++
@@ -108,6 +117,7 @@ export async function load(base: string, paths: string[], opts: LoadOptions): Pr
     }
   })
   run.on('reqError', (err: Error & { code?: string }) => {
+    last = performance.now()
     if (err.message === 'request timed out') {
       timeouts++
       latencies.push(opts.timeoutMs ?? TIMEOUT_MS)
@@ -116,9 +126,19 @@ export async function load(base: string, paths: string[], opts: LoadOptions): Pr
       codes.add(err.code ?? err.message)
     }
   })
-  const result = (await run) as { duration: number }
+  await run
   const counts = { over_1s: slow + timeouts, timeouts, failures: non2xx + socketErrors }
-  return summarise(opts.connections, result.duration, ok, Float64Array.from(latencies), counts, codes)
+  return summarise(opts.connections, (last - started) / 1000, ok, Float64Array.from(latencies), counts, codes)
+}
+
+/**
+ * A load run of about `seconds` at `connections`: a short probe (its figures discarded; it also
+ * warms the server) gives the rate, and the run sends that rate times `seconds` requests.
+ */
+export async function loadFor(base: string, paths: string[], opts: { headers?: Record<string, string>; connections: number; seconds: number }): Promise<LoadResult> {
+  const probe = await load(base, paths, { headers: opts.headers, connections: opts.connections, requests: Math.max(50, 20 * opts.connections) })
+  assertMeaningful(`a probe at ${opts.connections} connections`, probe)
+  return load(base, paths, { headers: opts.headers, connections: opts.connections, requests: Math.ceil(probe.rps * opts.seconds) })
 }
 
 /** Several runs at one concurrency as one: throughput averaged, percentiles over every request, counts summed. */
@@ -168,7 +188,7 @@ export async function sweepConcurrency(
   let best = 0
   let flat = 0
   for (let connections = 1; connections <= opts.maxConnections; connections *= 2) {
-    const r = await load(base, paths, { headers: opts.headers, seconds: opts.stepSeconds, connections })
+    const r = await loadFor(base, paths, { headers: opts.headers, seconds: opts.stepSeconds, connections })
     assertMeaningful(`${connections} connections`, r)
     sweep.push(r)
     if (!bounded(r)) break

@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { benchDirectory, sequencerThroughput, type BenchDirectory } from './directory.ts'
-import { assertMeaningful, chooseConcurrency, combine, load, sweepConcurrency, type LoadResult } from './http.ts'
+import { assertMeaningful, chooseConcurrency, combine, loadFor, sweepConcurrency, type LoadResult } from './http.ts'
 import { WITHOUT_LIMITER } from './worker-switches.ts'
 
 /** Options of {@link measureLive}. */
@@ -104,7 +104,7 @@ export async function measureLive(opts: LiveOptions, section: Section): Promise<
         const connections = chosen.get(s.key)
         if (connections === undefined) continue
         await section(`${s.what}: round ${round + 1}`, async () => {
-          const r = await load(s.url, paths, { headers, seconds: opts.httpSeconds, connections })
+          const r = await loadFor(s.url, paths, { headers, seconds: opts.httpSeconds, connections })
           assertMeaningful(s.what, r)
           runs.get(s.key)!.push(r)
         })
@@ -118,7 +118,7 @@ export async function measureLive(opts: LiveOptions, section: Section): Promise<
     const edgeConnections = chosen.get('edge')
     if (edgeConnections !== undefined) {
       await section('directory HTTP through wrangler’s dev proxy', async () => {
-        const r = await load(d.dir.url, paths, { headers, seconds: opts.httpSeconds, connections: edgeConnections })
+        const r = await loadFor(d.dir.url, paths, { headers, seconds: opts.httpSeconds, connections: edgeConnections })
         assertMeaningful('the directory through the dev proxy', r)
         Object.assign(results, figures('edge_proxy_http', r))
       })
@@ -168,7 +168,7 @@ async function measureReadPath(url: string, phones: string[], token: string, con
   const runs = new Map<string, LoadResult[]>(variants.map((v) => [v.key, []]))
   for (let round = 0; round < opts.httpRounds; round++) {
     for (const v of variants) {
-      const r = await load(url, v.paths, { headers: v.headers, seconds: opts.httpSeconds, connections })
+      const r = await loadFor(url, v.paths, { headers: v.headers, seconds: opts.httpSeconds, connections })
       assertMeaningful(v.key, r)
       runs.get(v.key)!.push(r)
     }
@@ -176,7 +176,7 @@ async function measureReadPath(url: string, phones: string[], token: string, con
   for (const v of variants) {
     const r = combine(runs.get(v.key)!)
     Object.assign(results, { [`${v.key}_rps`]: r.rps, [`${v.key}_p99_ms`]: r.p99_ms, [`${v.key}_over_1s`]: r.over_1s, [`${v.key}_over_10s`]: r.timeouts })
-    const one = await load(url, v.paths, { headers: v.headers, seconds: opts.stepSeconds, connections: 1 })
+    const one = await loadFor(url, v.paths, { headers: v.headers, seconds: opts.stepSeconds, connections: 1 })
     assertMeaningful(`${v.key} at one connection`, one)
     results[`${v.key}_c1_p50_ms`] = one.p50_ms
   }
