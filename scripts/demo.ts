@@ -30,10 +30,13 @@ import { startLocalDirectory, type RunningDirectory } from './local-directory.ts
 const ALICE = '+16505550011'
 const BOB = '+14155550022'
 const CHARLIE = '+15105550033'
-/** How long any one wait (mirror catching up, an outbox message) may take. */
-const WAIT_MS = 15_000
-/** The whole demo's budget. */
-const BUDGET_MS = 50_000
+/**
+ * How long any one wait (mirror catching up, an outbox message) may take: a safety net against a
+ * hang, far above what it takes even on a heavily loaded machine.
+ */
+const WAIT_MS = 30_000
+/** The whole demo's budget (a safety net, like {@link WAIT_MS}). */
+const BUDGET_MS = 150_000
 
 export interface DemoOptions {
   /** Where the narration goes (default: stdout). */
