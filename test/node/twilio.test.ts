@@ -24,9 +24,14 @@ beforeEach(() => {
   fake.reset()
 })
 
+/**
+ * A sender against the fake. Its timeout is a safety net far above any loopback answer, however
+ * loaded the machine (a starved test process must not turn into a failed send); the tests of the
+ * timeout set their own.
+ */
 function sender(overrides: Partial<TwilioConfig> = {}, fetcher?: typeof fetch): TwilioSender {
   return new TwilioSender(
-    { accountSid: fake.accountSid, authToken: fake.authToken, from: FROM, apiBase: fake.url, timeoutMs: 5_000, ...overrides },
+    { accountSid: fake.accountSid, authToken: fake.authToken, from: FROM, apiBase: fake.url, timeoutMs: 120_000, ...overrides },
     fetcher,
   )
 }
@@ -270,29 +275,28 @@ describe('how failures map to SmsError kinds', () => {
   })
 
   it('a slow provider: gives up after timeoutMs → unavailable, and closes the connection', async () => {
-    fake.once({ kind: 'slow', delayMs: 3_000 })
+    // The provider would answer after an hour: only the sender's own timeout can end the send.
+    fake.once({ kind: 'slow', delayMs: 3_600_000 })
     const started = performance.now()
     const err = await failure(sender({ timeoutMs: 150 }).send({ to: TO, body: 'hi' }))
-    const elapsed = performance.now() - started
     expect(err.kind).toBe('unavailable')
     expect(err.message).toMatch(/unreachable.*(timeout|abort)/i)
-    expect(elapsed).toBeGreaterThanOrEqual(140)
-    expect(elapsed).toBeLessThan(2_000)
+    // Not before timeoutMs (a timer never fires early; how late it fires depends on the machine).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140)
     await expect.poll(() => onlyRequest().clientAborted).toBe(true)
   })
 
   it('a provider that is slow but within timeoutMs → success', async () => {
-    fake.once({ kind: 'slow', delayMs: 100 })
-    const result = await sender({ timeoutMs: 2_000 }).send({ to: TO, body: 'hi' })
+    fake.once({ kind: 'slow', delayMs: 300 })
+    const result = await sender().send({ to: TO, body: 'hi' })
     expect(result.providerId).toBe(fake.messages[0]!.sid)
   })
 
   it('a body that stalls half-way: the timeout still applies → unavailable', async () => {
+    // The body never ends: only the sender's own timeout can end the send.
     fake.once({ kind: 'stallBody' })
-    const started = performance.now()
     const err = await failure(sender({ timeoutMs: 200 }).send({ to: TO, body: 'hi' }))
     expect(err.kind).toBe('unavailable')
-    expect(performance.now() - started).toBeLessThan(2_000)
   })
 
   it('a connection reset → unavailable', async () => {
