@@ -59,8 +59,7 @@ describe('npm run demo', { timeout: 180_000 }, () => {
     let out = ''
     // One app code a number an hour: Alice's second (on app B) is refused.
     const code = await runDemo({ write: (t) => void (out += t), color: false, vars: { SMS_PER_NUMBER_HOUR: '1' } })
-    const text = out.replace(/
- {5}/g, ' ')
+    const text = out.replace(/\n {5}/g, ' ')
     // The narration is the diagnosis when this fails.
     expect(code, text).toBe(1)
     expect(text, text).toContain('4. Alice and Charlie verify')
