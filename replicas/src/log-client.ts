@@ -48,15 +48,15 @@ export class LogClient {
     return { origin, logKey }
   }
 
-  /** The latest signed checkpoint note. */
+  /** The latest signed checkpoint note (needs the app token, as everything under /log/ does). */
   async checkpoint(): Promise<string> {
-    return (await this.http.getText('/log/checkpoint', { maxBytes: MAX_CHECKPOINT_BYTES }))!
+    return (await this.http.getText('/log/checkpoint', { auth: true, maxBytes: MAX_CHECKPOINT_BYTES }))!
   }
 
   /** A hash tile; its length is checked (a whole tile of `tile.width` hashes). */
   async tile(tile: Tile): Promise<Uint8Array> {
     const path = `/log/${tilePath(tile.level, tile.index, tile.width)}`
-    const body = (await this.http.get(path, { maxBytes: TILE_WIDTH * HASH_SIZE }))!
+    const body = (await this.http.get(path, { auth: true, maxBytes: TILE_WIDTH * HASH_SIZE }))!
     if (body.length !== tile.width * HASH_SIZE) {
       throw new MirrorError('malformed', `${path} is ${body.length} bytes, expected ${tile.width * HASH_SIZE}`, { path })
     }
@@ -99,7 +99,7 @@ export class LogClient {
 
   /** The newest snapshot's signed manifest, or null when the directory has none yet. */
   async latestManifest(): Promise<string | null> {
-    return this.http.getText('/log/snapshot/latest', { maxBytes: MAX_NOTE_BYTES, allow404: true })
+    return this.http.getText('/log/snapshot/latest', { auth: true, maxBytes: MAX_NOTE_BYTES, allow404: true })
   }
 
   /** The gzip'd snapshot file at `size` (needs the app token), at most `maxBytes`; null if gone. */

@@ -82,7 +82,7 @@ async function converges(server: MirrorServer, path: string): Promise<void> {
 async function inSync(mirror: Mirror): Promise<void> {
   const start = Date.now()
   for (;;) {
-    const note = (await get(dir.url, '/log/checkpoint')).text
+    const note = (await get(dir.url, '/log/checkpoint', tokens.appb)).text
     if (mirror.checkpoint?.note === note && mirror.treeSize === mirror.checkpoint.size) return
     if (Date.now() - start > GIVE_UP_MS) throw new Error(`mirror not in sync: holds ${mirror.checkpoint?.size}, directory ${note.split('\n')[1]}`)
     await new Promise((r) => setTimeout(r, 50))
@@ -102,7 +102,7 @@ describe('a mirror following the real directory', () => {
     await verify('appb', CHARLIE)
     // 2 app registrations + 4 bindings: a snapshot at 5 or 6 entries.
     const start = Date.now()
-    while ((await get(dir.url, '/log/snapshot/latest')).status !== 200) {
+    while ((await get(dir.url, '/log/snapshot/latest', tokens.appb)).status !== 200) {
       if (Date.now() - start > GIVE_UP_MS) throw new Error('the directory wrote no snapshot')
       await new Promise((r) => setTimeout(r, 50))
     }

@@ -1,8 +1,13 @@
 /**
  * The transparency log over HTTP, in the C2SP tlog-tiles layout under `/log/`: the checkpoint,
  * hash tiles and entry bundles, and snapshots. Everything but the checkpoint and the latest
- * snapshot manifest is immutable and cached for a year. Hash tiles and checkpoints are public;
- * entry bundles and snapshot data name numbers, so they need an app token.
+ * snapshot manifest is immutable and cached for a year.
+ *
+ * Every route here needs an app token, and every answer is `Cache-Control: private`. Entry
+ * bundles and snapshot data name numbers. A hash is no safer: a leaf is SHA-256 of about 17
+ * bytes of low-entropy fields (number, app, time, kind), so a new partial tile, or a checkpoint
+ * whose tree is known subtrees plus a few new leaves, gives its bindings to a brute force.
+ * The log becomes public once its entries carry OPRF labels instead of numbers (docs/storage.md).
  *
  * Tiles and bundles are authoritative in R2: the sequencer writes them there before it commits
  * the tree that names them, and keeps no other copy. Both hold bundles uncompressed; a bundle is
@@ -23,6 +28,7 @@ import { errors } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const log = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+log.use('/log/*', requireApp)
 
 const IMMUTABLE = 'max-age=31536000, immutable'
 const NOTE_TYPE = 'text/plain; charset=utf-8'
@@ -38,17 +44,16 @@ log.openapi(
     path: '/log/checkpoint',
     operationId: 'getCheckpoint',
     tags: ['log'],
-    security: [],
+    security: [{ appToken: [] }],
     summary: 'The latest signed checkpoint (C2SP tlog-checkpoint in signed-note form)',
-    responses: { 200: text('the checkpoint note'), ...errors('not_configured') },
+    responses: { 200: text('the checkpoint note'), ...errors('unauthorized', 'not_configured') },
   }),
   async (c) => {
     const note = (await getText(c.env.LOG, CHECKPOINT_KEY)) ?? orRefuse(await sequencer(c.env).checkpointNote())
-    return c.text(note, 200, { 'Cache-Control': 'public, max-age=2' })
+    return c.text(note, 200, { 'Cache-Control': 'private, max-age=2' })
   },
 )
 
-log.use('/log/tile/entries/*', requireApp)
 log.get('/log/tile/*', async (c) => {
   const path = c.req.path.slice('/log/'.length)
   const tile = parseTilePath(path)
@@ -56,7 +61,7 @@ log.get('/log/tile/*', async (c) => {
   // Tiles and bundles live in R2 alone: a path not there is not in the published tree.
   const data = await getBytes(c.env.LOG, path)
   if (!data) throw new ApiError(404, 'not_found', `${path} is beyond the current tree`)
-  if (tile.kind === 'hash') return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': `public, ${IMMUTABLE}` })
+  if (tile.kind === 'hash') return c.body(data, 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': `private, ${IMMUTABLE}` })
   const headers = { 'Content-Type': 'application/octet-stream', 'Cache-Control': `private, ${IMMUTABLE}`, Vary: 'Accept-Encoding' }
   if (!acceptsGzip(clientAcceptEncoding(c.req.raw))) return c.body(data, 200, headers)
   // Compressed here and sent as is ("manual"): the runtime would otherwise gzip it again.
@@ -90,10 +95,10 @@ log.openAPIRegistry.registerPath({
   path: '/log/tile/{level}/{index}',
   operationId: 'getHashTile',
   tags: ['log'],
-  security: [],
+  security: [{ appToken: [] }],
   summary: 'A hash tile, `tile/<L>/<N>[.p/<W>]` (C2SP tlog-tiles, height 8); `<N>` may span several path segments',
   request: { params: z.object({ level: z.string(), index: z.string() }) },
-  responses: { 200: binary('the tile: concatenated 32-byte hashes'), ...errors('not_found') },
+  responses: { 200: binary('the tile: concatenated 32-byte hashes'), ...errors('unauthorized', 'not_found') },
 })
 log.openAPIRegistry.registerPath({
   method: 'get',
@@ -114,12 +119,12 @@ log.openapi(
     path: '/log/snapshot/latest',
     operationId: 'getLatestSnapshotManifest',
     tags: ['log'],
-    security: [],
+    security: [{ appToken: [] }],
     summary: 'The signed manifest (whodis.snapshot/v1) of the newest snapshot',
-    responses: { 200: text('the manifest note'), ...errors('snapshot_not_found') },
+    responses: { 200: text('the manifest note'), ...errors('unauthorized', 'snapshot_not_found') },
   }),
   // No longer-lived than the checkpoint's cache: a mirror must never see a snapshot newer than the checkpoint.
-  async (c) => note(c, LATEST_SNAPSHOT_KEY, 'public, max-age=2'),
+  async (c) => note(c, LATEST_SNAPSHOT_KEY, 'private, max-age=2'),
 )
 
 log.openapi(
@@ -128,15 +133,14 @@ log.openapi(
     path: '/log/snapshot/{size}/manifest',
     operationId: 'getSnapshotManifest',
     tags: ['log'],
-    security: [],
+    security: [{ appToken: [] }],
     summary: 'The signed manifest of the snapshot at a tree size',
     request: { params: SnapshotSize },
-    responses: { 200: text('the manifest note'), ...errors('invalid_request', 'snapshot_not_found') },
+    responses: { 200: text('the manifest note'), ...errors('invalid_request', 'unauthorized', 'snapshot_not_found') },
   }),
-  async (c) => note(c, snapshotManifestKey(Number(c.req.valid('param').size)), `public, ${IMMUTABLE}`),
+  async (c) => note(c, snapshotManifestKey(Number(c.req.valid('param').size)), `private, ${IMMUTABLE}`),
 )
 
-log.use('/log/snapshot/:size/data', requireApp)
 log.openapi(
   createRoute({
     method: 'get',

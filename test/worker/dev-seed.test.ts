@@ -10,7 +10,7 @@ describe('POST /dev/seed', () => {
     expect(res.status).toBe(200)
     const body = (await res.json()) as { bound: number; lastIndex: number }
     expect(body.bound).toBe(40)
-    const { checkpoint } = await latestCheckpoint(await pinnedKey())
+    const { checkpoint } = await latestCheckpoint(await pinnedKey(), app.token)
     expect(checkpoint.size).toBeGreaterThan(body.lastIndex)
     const state = fold(await fetchEntries(app.token, checkpoint.size))
     const num = state.appById(app.id)!.num
@@ -29,10 +29,10 @@ describe('POST /dev/seed', () => {
       return (await res.json()) as { bound: number; lastIndex: number }
     }
     const first = await send()
-    const sizeAfterFirst = (await latestCheckpoint(await pinnedKey())).checkpoint.size
+    const sizeAfterFirst = (await latestCheckpoint(await pinnedKey(), app.token)).checkpoint.size
     const again = await send()
     expect(again).toMatchObject({ bound: 12, lastIndex: first.lastIndex })
-    expect((await latestCheckpoint(await pinnedKey())).checkpoint.size).toBe(sizeAfterFirst)
+    expect((await latestCheckpoint(await pinnedKey(), app.token)).checkpoint.size).toBe(sizeAfterFirst)
     await expectError(await call('POST', '/dev/seed', { token: admin(), json: { app: app.id, phones, batch: 'not a/valid id' } }), 400, 'invalid_request')
   })
 

@@ -13,19 +13,21 @@ export async function pinnedKey(): Promise<NoteVerifierKey> {
   return parseVerifierKey(((await res.json()) as { logKey: string }).logKey)
 }
 
-/** The latest checkpoint, verified. */
-export async function latestCheckpoint(key: NoteVerifierKey): Promise<{ note: string; checkpoint: Checkpoint }> {
-  const res = await call('GET', '/log/checkpoint')
+/** The latest checkpoint, verified (read with an app token, as everything under /log/ is). */
+export async function latestCheckpoint(key: NoteVerifierKey, token: string): Promise<{ note: string; checkpoint: Checkpoint }> {
+  const res = await call('GET', '/log/checkpoint', { token })
   expect(res.status).toBe(200)
   const note = await res.text()
   return { note, checkpoint: await openCheckpoint(note, key) }
 }
 
-/** Fetches a hash tile through the routes. */
-export async function fetchTile(tile: Tile): Promise<Uint8Array> {
-  const res = await call('GET', `/log/${tilePath(tile.level, tile.index, tile.width)}`)
-  if (res.status !== 200) throw new Error(`tile ${tilePath(tile.level, tile.index, tile.width)}: ${res.status}`)
-  return new Uint8Array(await res.arrayBuffer())
+/** Fetches hash tiles through the routes with an app token. */
+export function tileFetcher(token: string): (tile: Tile) => Promise<Uint8Array> {
+  return async (tile) => {
+    const res = await call('GET', `/log/${tilePath(tile.level, tile.index, tile.width)}`, { token })
+    if (res.status !== 200) throw new Error(`tile ${tilePath(tile.level, tile.index, tile.width)}: ${res.status}`)
+    return new Uint8Array(await res.arrayBuffer())
+  }
 }
 
 /** Every entry in [from, size), read from the bundles with an app token. */

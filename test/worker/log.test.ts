@@ -14,7 +14,7 @@ import { expiresAt, stateFromSnapshot } from '../../src/protocol/state.ts'
 import { proveTreeFromTiles, treeHashFromTiles } from '../../src/protocol/tiles.ts'
 import { openNote } from '../../src/protocol/note.ts'
 import { call, expectError, freshPhone, registerApp, startVerification, latestCode, testEnv, verify } from './helpers.ts'
-import { fetchEntries, fetchTile, fold, latestCheckpoint, pinnedKey } from './log-client.ts'
+import { fetchEntries, fold, latestCheckpoint, pinnedKey, tileFetcher } from './log-client.ts'
 
 describe('the log', () => {
   it('answers a check with a credential and a receipt that verify offline with the pinned key', async () => {
@@ -46,33 +46,37 @@ describe('the log', () => {
     const key = await pinnedKey()
     const app = await registerApp()
     for (let i = 0; i < 3; i++) await verify(app.token, freshPhone())
-    const { checkpoint } = await latestCheckpoint(key)
-    expect(await treeHashFromTiles(checkpoint.size, fetchTile)).toEqual(checkpoint.rootHash)
+    const { checkpoint } = await latestCheckpoint(key, app.token)
+    expect(await treeHashFromTiles(checkpoint.size, tileFetcher(app.token))).toEqual(checkpoint.rootHash)
     const entries = await fetchEntries(app.token, checkpoint.size)
     expect(entries.length).toBe(checkpoint.size)
     expect(rootFromLeafHashes(entries.map(leafHash))).toEqual(checkpoint.rootHash)
 
-    const res = await call('GET', '/log/checkpoint')
-    expect(res.headers.get('Cache-Control')).toBe('public, max-age=2')
+    const res = await call('GET', '/log/checkpoint', { token: app.token })
+    expect(res.headers.get('Cache-Control')).toBe('private, max-age=2')
     expect(res.headers.get('Content-Type')).toMatch(/^text\/plain/)
-    const tile = await call('GET', '/log/tile/0/000.p/1')
-    expect(tile.headers.get('Cache-Control')).toBe('public, max-age=31536000, immutable')
+    const tile = await call('GET', '/log/tile/0/000.p/1', { token: app.token })
+    expect(tile.headers.get('Cache-Control')).toBe('private, max-age=31536000, immutable')
   })
 
-  it('needs an app token for entry bundles, and 404s what is not a tile or not yet in the tree', async () => {
-    await expectError(await call('GET', '/log/tile/entries/000.p/1'), 401, 'unauthorized')
+  it('needs an app token for everything under /log/, and 404s what is not a tile or not yet in the tree', async () => {
     const app = await registerApp()
+    await verify(app.token, freshPhone())
+    for (const path of ['/log/checkpoint', '/log/tile/0/000.p/2', '/log/tile/entries/000.p/2', '/log/snapshot/latest', '/log/snapshot/2/manifest', '/log/snapshot/2/data', '/log/tile/x']) {
+      await expectError(await call('GET', path), 401, 'unauthorized')
+      await expectError(await call('GET', path, { token: 'not-a-token' }), 401, 'unauthorized')
+    }
     await expectError(await call('GET', '/log/tile/entries/x999/000', { token: app.token }), 404, 'not_found')
-    await expectError(await call('GET', '/log/tile/0/x999/000'), 404, 'not_found')
+    await expectError(await call('GET', '/log/tile/0/x999/000', { token: app.token }), 404, 'not_found')
     for (const bad of ['/log/tile/0/1', '/log/tile/0/000.p/0', '/log/tile/0/000.p/256', '/log/tile/0/x000/001', '/log/tile/x']) {
-      await expectError(await call('GET', bad), 404, 'not_found')
+      await expectError(await call('GET', bad, { token: app.token }), 404, 'not_found')
     }
   })
 
   it('keeps tiles and bundles in R2 alone: the sequencer holds only its pool, edge and partial tiles', async () => {
     const app = await registerApp()
     await verify(app.token, freshPhone())
-    const { checkpoint } = await latestCheckpoint(await pinnedKey())
+    const { checkpoint } = await latestCheckpoint(await pinnedKey(), app.token)
     await runInDurableObject(testEnv.SEQUENCER.getByName('log'), (_, state) => {
       const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name)
       expect(tables).not.toContain('entries')
@@ -81,15 +85,15 @@ describe('the log', () => {
       expect(state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM pool WHERE idx < ?', checkpoint.size).one().n).toBe(0)
     })
     const path = `tile/0/000.p/${checkpoint.size}`
-    expect((await call('GET', `/log/${path}`)).status).toBe(200)
+    expect((await call('GET', `/log/${path}`, { token: app.token })).status).toBe(200)
     await testEnv.LOG.delete(path)
-    await expectError(await call('GET', `/log/${path}`), 404, 'not_found')
+    await expectError(await call('GET', `/log/${path}`, { token: app.token }), 404, 'not_found')
   })
 
   it('gzips an entry bundle for a client that accepts it, decompressing to exactly the stored bytes', async () => {
     const app = await registerApp()
     for (let i = 0; i < 5; i++) await verify(app.token, freshPhone())
-    const { checkpoint } = await latestCheckpoint(await pinnedKey())
+    const { checkpoint } = await latestCheckpoint(await pinnedKey(), app.token)
     const bundle = `tile/entries/000.p/${checkpoint.size}`
     const plain = await call('GET', `/log/${bundle}`, { token: app.token })
     expect(plain.headers.get('Content-Encoding')).toBeNull()
@@ -113,7 +117,7 @@ describe('the log', () => {
 
     // What R2 holds is still the uncompressed bundle.
     expect(new Uint8Array(await (await testEnv.LOG.get(bundle))!.arrayBuffer())).toEqual(raw)
-    const hashTile = await call('GET', `/log/tile/0/000.p/${checkpoint.size}`, { headers: { 'Accept-Encoding': 'gzip' } })
+    const hashTile = await call('GET', `/log/tile/0/000.p/${checkpoint.size}`, { token: app.token, headers: { 'Accept-Encoding': 'gzip' } })
     expect(hashTile.headers.get('Content-Encoding')).toBeNull() // 32-byte hashes do not compress
   })
 
@@ -121,9 +125,9 @@ describe('the log', () => {
     const key = await pinnedKey()
     const app = await registerApp()
     await verify(app.token, freshPhone())
-    const { note, checkpoint } = await latestCheckpoint(key)
-    const tampered = async (tile: Parameters<typeof fetchTile>[0]) => {
-      const data = await fetchTile(tile)
+    const { note, checkpoint } = await latestCheckpoint(key, app.token)
+    const tampered = async (tile: Parameters<ReturnType<typeof tileFetcher>>[0]) => {
+      const data = await tileFetcher(app.token)(tile)
       data[5]! ^= 1
       return data
     }
@@ -142,7 +146,7 @@ describe('the log', () => {
   it('gives concurrent verifications distinct indexes in one consistent log', async () => {
     const key = await pinnedKey()
     const app = await registerApp()
-    const { checkpoint: before } = await latestCheckpoint(key)
+    const { checkpoint: before } = await latestCheckpoint(key, app.token)
     const results = await Promise.all(Array.from({ length: 20 }, () => verify(app.token, freshPhone())))
     const indexes = results.map((r) => r.index)
     expect(new Set(indexes).size).toBe(20)
@@ -150,15 +154,15 @@ describe('the log', () => {
       const c = await verifyCredential(r.credential, key)
       await verifyReceipt(r.receipt, c.entry, key)
     }
-    const { checkpoint: after } = await latestCheckpoint(key)
-    const proof = await proveTreeFromTiles(after.size, before.size, fetchTile)
+    const { checkpoint: after } = await latestCheckpoint(key, app.token)
+    const proof = await proveTreeFromTiles(after.size, before.size, tileFetcher(app.token))
     expect(checkTree(proof, after.size, after.rootHash, before.size, before.rootHash)).toBe(true)
   })
 
   it('loses nothing when the sequencer and the shard restart between a check and its retry', async () => {
     const key = await pinnedKey()
     const app = await registerApp()
-    const { checkpoint: before } = await latestCheckpoint(key)
+    const { checkpoint: before } = await latestCheckpoint(key, app.token)
     const phone = freshPhone()
     const id = await startVerification(app.token, phone)
     const code = await latestCode(phone)
@@ -175,9 +179,9 @@ describe('the log', () => {
     expect(body.index).toBe(firstBody.index)
     const c = await verifyCredential(body.credential, key)
     await verifyReceipt(body.receipt, c.entry, key)
-    const { checkpoint: after } = await latestCheckpoint(key)
-    expect(await treeHashFromTiles(after.size, fetchTile)).toEqual(after.rootHash)
-    const proof = await proveTreeFromTiles(after.size, before.size, fetchTile)
+    const { checkpoint: after } = await latestCheckpoint(key, app.token)
+    expect(await treeHashFromTiles(after.size, tileFetcher(app.token))).toEqual(after.rootHash)
+    const proof = await proveTreeFromTiles(after.size, before.size, tileFetcher(app.token))
     expect(checkTree(proof, after.size, after.rootHash, before.size, before.rootHash)).toBe(true)
   })
 })
@@ -217,10 +221,10 @@ describe('snapshots', () => {
 
     const written = orRefuse(await sequencer(testEnv).snapshot())
     expect(written).not.toBeNull()
-    const manifestNote = await (await call('GET', '/log/snapshot/latest')).text()
+    const manifestNote = await (await call('GET', '/log/snapshot/latest', { token: a.token })).text()
     const manifest = parseManifest((await openNote(manifestNote, [key])).text)
     expect(manifest).toMatchObject({ origin: key.name, treeSize: written!.size, records: written!.records })
-    expect(await (await call('GET', `/log/snapshot/${manifest.treeSize}/manifest`)).text()).toBe(manifestNote)
+    expect(await (await call('GET', `/log/snapshot/${manifest.treeSize}/manifest`, { token: a.token })).text()).toBe(manifestNote)
     await expectError(await call('GET', `/log/snapshot/${manifest.treeSize}/data`), 401, 'unauthorized')
     const data = new Uint8Array(await (await call('GET', `/log/snapshot/${manifest.treeSize}/data`, { token: a.token })).arrayBuffer())
     expect(data.length).toBe(manifest.bytes)
@@ -232,7 +236,7 @@ describe('snapshots', () => {
     await verify(b.token, phones[2]!)
     await verify(a.token, phones[3]!)
     await call('DELETE', `/v1/numbers/${phones[4]}/apps/${a.id}`, { token: a.token })
-    const { checkpoint } = await latestCheckpoint(key)
+    const { checkpoint } = await latestCheckpoint(key, a.token)
 
     const fromSnapshot = fold(await fetchEntries(a.token, checkpoint.size, content.treeSize), stateFromSnapshot(content))
     const fromScratch = fold(await fetchEntries(a.token, checkpoint.size))
@@ -259,8 +263,8 @@ describe('snapshots', () => {
 
   it('404s snapshots that do not exist', async () => {
     const app = await registerApp()
-    await expectError(await call('GET', '/log/snapshot/123456789/manifest'), 404, 'snapshot_not_found')
+    await expectError(await call('GET', '/log/snapshot/123456789/manifest', { token: app.token }), 404, 'snapshot_not_found')
     await expectError(await call('GET', '/log/snapshot/123456789/data', { token: app.token }), 404, 'snapshot_not_found')
-    await expectError(await call('GET', '/log/snapshot/01/manifest'), 400, 'invalid_request')
+    await expectError(await call('GET', '/log/snapshot/01/manifest', { token: app.token }), 400, 'invalid_request')
   })
 })

@@ -41,7 +41,7 @@ const tileHeight = 8
 func main() {
 	url := flag.String("url", "", "log prefix, e.g. http://127.0.0.1:8787/log/")
 	vkey := flag.String("vkey", "", "the log's note verifier key")
-	token := flag.String("token", "", "bearer token for entry bundles")
+	token := flag.String("token", "", "app token (everything under /log/ needs one)")
 	origin := flag.String("origin", "", "expected checkpoint origin (default: any)")
 	flag.Parse()
 	if *url == "" || *vkey == "" || flag.NArg() != 0 {
@@ -75,7 +75,7 @@ func check(f *fetcher, vkey, wantOrigin string) (*summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %v", err)
 	}
-	msg, err := f.get("checkpoint", false)
+	msg, err := f.get("checkpoint")
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func check(f *fetcher, vkey, wantOrigin string) (*summary, error) {
 			width = 1 << tileHeight
 		}
 		bundle := tlog.Tile{H: tileHeight, L: -1, N: first >> tileHeight, W: int(width)}
-		data, gzipped, err := f.getEncoded(c2spPath(bundle), true)
+		data, gzipped, err := f.getEncoded(c2spPath(bundle))
 		if err != nil {
 			return nil, err
 		}
@@ -223,18 +223,19 @@ type fetcher struct {
 	client *http.Client
 }
 
-func (f *fetcher) get(path string, auth bool) ([]byte, error) {
-	data, _, err := f.getEncoded(path, auth)
+func (f *fetcher) get(path string) ([]byte, error) {
+	data, _, err := f.getEncoded(path)
 	return data, err
 }
 
 // getEncoded is get, also saying whether the response came gzip-encoded.
-func (f *fetcher) getEncoded(path string, auth bool) ([]byte, bool, error) {
+func (f *fetcher) getEncoded(path string) ([]byte, bool, error) {
 	req, err := http.NewRequest("GET", f.prefix+path, nil)
 	if err != nil {
 		return nil, false, err
 	}
-	if auth && f.token != "" {
+	// Every path under /log/ needs the app token.
+	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
 	resp, err := f.client.Do(req)
@@ -271,7 +272,7 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 		r.mu.Unlock()
 		if !ok {
 			var err error
-			if data, err = r.f.get(path, false); err != nil {
+			if data, err = r.f.get(path); err != nil {
 				return nil, err
 			}
 			if len(data) != t.W*tlog.HashSize {
