@@ -140,7 +140,7 @@ describe('/docs', () => {
       expect(html).toMatch(new RegExp(`<dt id="scheme-${scheme}"><code>${scheme}</code></dt><dd>Send <code>Authorization: Bearer &lt;token&gt;</code>`))
     }
     expect(section(html, 'lookupNumber')).toContain('Auth: <a href="#scheme-appToken">appToken</a> (<code>Authorization: Bearer &lt;token&gt;</code>)')
-    expect(section(html, 'getCheckpoint')).toContain('Auth: none')
+    expect(section(html, 'getDirectoryInfo')).toContain('Auth: none')
   })
 
   it('renders the lookup answer’s nested, referenced schema field by field', async () => {
