@@ -16,9 +16,11 @@ import { fromBase64, toBase64, toHex } from '../../src/protocol/bytes.ts'
 import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
 import { signerFromSeed } from '../../src/protocol/ed25519.ts'
 import { type Hash, type HashReader, EMPTY_ROOT, proveTree, storedHashes, treeHash } from '../../src/protocol/merkle.ts'
-import { type NoteSigner, noteSignerFromKey, verifierKeyOf } from '../../src/protocol/note.ts'
+import { type NoteSigner, noteSignerFromKey, signNote, verifierKeyOf } from '../../src/protocol/note.ts'
 import { formatSignerKey } from '../../src/protocol/note-keys.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
+import { type Tile, proveTreeFromTiles, tilePath } from '../../src/protocol/tiles.ts'
+import { type RunningDirectory, client, startDirectory } from './directory.ts'
 import { buildGoProgram, goUnavailableReason } from './go-tool.ts'
 
 const unavailable = goUnavailableReason()
@@ -97,11 +99,12 @@ function startWitness(state: string, logKeys: string[], options: { name?: string
 }
 
 /** Kills a witness with SIGKILL (no chance to flush anything) and waits for it to be gone. */
-function kill(witness: Witness): Promise<void> {
+function kill(witness: Pick<Witness, 'child'>): Promise<void> {
+  const { child } = witness
   return new Promise((resolve) => {
-    if (witness.child.exitCode !== null || witness.child.signalCode !== null) return resolve()
-    witness.child.once('exit', () => resolve())
-    witness.child.kill('SIGKILL')
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
   })
 }
 
@@ -162,7 +165,7 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
     witness = await startWitness(state, [verifierKeyOf(log.signer), verifierKeyOf(fresh.signer)])
   }, 120_000)
   afterAll(async () => {
-    await Promise.all([...running].map((child) => kill({ child } as Witness)))
+    await Promise.all([...running].map((child) => kill({ child })))
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
@@ -279,29 +282,38 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
   it('cosigns only one of concurrent submissions from the same old size; the others get 409', async () => {
     const held = log.size
     log.append(40)
-    const requests = await Promise.all([1, 10, 20, 30, 40].map(async (k) => body(held, log.proof(held, held + k), await log.checkpoint(held + k))))
+    const grows = [1, 2, 3, 5, 8, 10, 13, 20, 25, 30, 35, 40]
+    const requests = await Promise.all(grows.map(async (k) => body(held, log.proof(held, held + k), await log.checkpoint(held + k))))
     const results = await Promise.all(requests.map((r) => submit(witness, r)))
     const won = results.filter((r) => r.status === 200)
     expect(won).toHaveLength(1)
-    const winner = held + [1, 10, 20, 30, 40][results.indexOf(won[0]!)]!
+    const winner = held + grows[results.indexOf(won[0]!)]!
     for (const r of results.filter((r) => r.status !== 200)) expect(r).toEqual({ status: 409, type: 'text/x.tlog.size', text: `${winner}\n` })
     if (winner !== log.size) await advance(winner)
   })
 
   it('refuses malformed requests: 400', async () => {
     const checkpoint = await log.checkpoint()
-    const proof = [log.root()]
-    for (const text of [
-      `old 0${log.size}\n\n${checkpoint}`, // a leading zero
-      `old -1\n\n${checkpoint}`,
-      `old ${log.size}\n${checkpoint}`, // no blank line
-      body(log.size, Array.from({ length: 64 }, () => proof[0]!), checkpoint), // more than 63 proof lines
-      `old ${log.size}\nnot base64\n\n${checkpoint}`,
-      `old ${log.size}\n\n${checkpoint.replace(`\n${log.size}\n`, `\n0${log.size}\n`)}`, // non-canonical size (and signature)
-      body(log.size, [], checkpoint.split('\n\n')[0]!), // no signatures
-    ]) {
+    const root = toBase64(log.root())
+    const signed = (text: string) => signNote(text, log.signer)
+    const cases: [string, RegExp][] = [
+      [`old 0${log.size}\n\n${checkpoint}`, /old size: .* is not a canonical decimal/],
+      [`old -1\n\n${checkpoint}`, /old size: .* is not a canonical decimal/],
+      [`old ${log.size}`, /must start with an old size line/],
+      [`old ${log.size}\n${checkpoint}`, /consistency proof line 1: "whodis.test\/log" is not the base64/], // no blank line
+      [body(log.size, Array.from({ length: 64 }, () => log.root()), checkpoint), /more than 63 consistency proof lines/],
+      [`old ${log.size}\n${root.slice(0, -1)}\n\n${checkpoint}`, /consistency proof line 1/],
+      [`old ${log.size}\n\n${await signed(`${ORIGIN}\n0${log.size}\n${root}\n`)}`, /tree size: .* is not a canonical decimal/],
+      [`old ${log.size}\n\n${await signed(`${ORIGIN}\n${log.size}\n`)}`, /fewer than three lines/],
+      [`old ${log.size}\n\n${await signed(`${ORIGIN}\n${log.size}\n${root}\n\n`)}`, /empty extension line/],
+      [`old ${log.size}\n\n${await signed(`${ORIGIN}\n${log.size}\n${root.slice(4)}\n`)}`, /root hash/],
+      [body(log.size, [], checkpoint.split('\n\n')[0]! + '\n'), /checkpoint is not a signed note/],
+      [body(log.size, [], checkpoint.replace('\n\n', '\n\n\x01')), /malformed note/],
+    ]
+    for (const [text, reason] of cases) {
       const res = await submit(witness, text)
-      expect([400, 403], text.slice(0, 40)).toContain(res.status)
+      expect(res.status, text).toBe(400)
+      expect(res.text).toMatch(reason)
     }
     expect((await fetch(`${witness.url}/add-checkpoint`)).status).toBe(405)
   })
@@ -358,6 +370,17 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
     await Promise.all([kill(second), kill(alias)])
   })
 
+  it('cosigns the whole note text, extension lines included', async () => {
+    const withExtension = (line: string) => signCheckpoint({ origin: ORIGIN, size: log.size, rootHash: log.root(), extensions: [line] }, log.signer)
+    const checkpoint = await withExtension('state 1')
+    const res = await submit(witness, body(log.size, [], checkpoint))
+    expect(res.status).toBe(200)
+    const logVkey = verifierKeyOf(log.signer)
+    expect((await cosigcheck(checkpoint + res.text, logVkey, [witness.vkey], 1)).code).toBe(0)
+    expect((await cosigcheck((await withExtension('state 2')) + res.text, logVkey, [witness.vkey], 1)).stderr).toMatch(/does not verify/)
+    expect((await cosigcheck((await log.checkpoint()) + res.text, logVkey, [witness.vkey], 1)).stderr).toMatch(/does not verify/)
+  })
+
   it('verifies our consistency proof for every pair of sizes up to 24, and for random pairs up to 3000', async () => {
     // One origin per pair (n, t): the witness cosigns n with no proof, then t with our proof from n.
     const sweep = new TestLog(log.signer)
@@ -386,5 +409,61 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
     }
     await kill(sweepWitness)
     expect(failures).toEqual([])
+  })
+})
+
+describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns the real directory's checkpoints${unavailable ? ` (skipped: ${unavailable})` : ''}`, { timeout: 60_000 }, () => {
+  let directory: RunningDirectory
+  let witness: Witness
+  let stateDir = ''
+
+  beforeAll(async () => {
+    ;[witnessBin, cosigcheckBin] = (await Promise.all([buildGoProgram('witness'), buildGoProgram('cosigcheck')])) as [string, string]
+    stateDir = mkdtempSync(join(tmpdir(), 'whodis-go-witness-dir-'))
+    directory = await startDirectory()
+  }, 120_000)
+  afterAll(async () => {
+    if (witness) await kill(witness)
+    await directory?.stop()
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true })
+  })
+
+  /** The directory's checkpoint once its size differs from `previous`. */
+  async function checkpointAfter(previous: number): Promise<{ note: string; size: number }> {
+    for (;;) {
+      const note = await (await fetch(`${directory.url}/log/checkpoint`)).text()
+      const size = Number(note.split('\n')[1])
+      if (size !== previous) return { note, size }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  it('cosigns /log/checkpoint, then the next one with a proof from its served hash tiles', async () => {
+    const operator = client(directory.url, directory.adminToken)
+    const { logKey } = (await operator('GET', '/.well-known/whodis')).body as { logKey: string }
+    witness = await startWitness(join(stateDir, 'state.json'), [logKey])
+    const fetchTile = async (tile: Tile) => {
+      const res = await fetch(`${directory.url}/log/${tilePath(tile.level, tile.index, tile.width)}`)
+      expect(res.status).toBe(200)
+      return new Uint8Array(await res.arrayBuffer())
+    }
+
+    let previous = { note: await (await fetch(`${directory.url}/log/checkpoint`)).text(), size: -1 }
+    previous.size = Number(previous.note.split('\n')[1])
+    let old = 0
+    for (const round of [1, 2, 3]) {
+      const proof = old === 0 ? [] : await proveTreeFromTiles(previous.size, old, fetchTile)
+      const res = await submit(witness, body(old, proof, previous.note))
+      expect(res, witness.stderr()).toMatchObject({ status: 200 })
+      const check = await cosigcheck(previous.note + res.text, logKey, [witness.vkey], 1)
+      expect(check.stderr).toBe('')
+      expect(check.code).toBe(0)
+      old = previous.size
+      for (let i = 0; i < round * 3; i++) expect((await operator('POST', '/v1/admin/apps', { id: `app${round}x${i}`, name: 'An app' })).status).toBe(201)
+      previous = await checkpointAfter(old)
+      expect(previous.size).toBeGreaterThan(old)
+    }
+    // The directory's tree is not rolled back behind the witness's back: an old checkpoint is stale.
+    expect((await submit(witness, body(0, [], previous.note))).text).toBe(`${old}\n`)
   })
 })
