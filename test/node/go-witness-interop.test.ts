@@ -17,9 +17,9 @@ import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
 import { signerFromSeed } from '../../src/protocol/ed25519.ts'
 import { type Hash, type HashReader, EMPTY_ROOT, proveTree, storedHashes, treeHash } from '../../src/protocol/merkle.ts'
 import { type NoteSigner, noteSignerFromKey, signNote, verifierKeyOf } from '../../src/protocol/note.ts'
-import { formatSignerKey } from '../../src/protocol/note-keys.ts'
+import { formatSignerKey, formatVerifierKey, parseCosignatureVerifierKey } from '../../src/protocol/note-keys.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { type Tile, proveTreeFromTiles, tilePath } from '../../src/protocol/tiles.ts'
+import { type Tile, proveTreeFromTiles, readTileData, tilePath } from '../../src/protocol/tiles.ts'
 import { type RunningDirectory, client, startDirectory } from './directory.ts'
 import { buildGoProgram, goUnavailableReason } from './go-tool.ts'
 
@@ -370,6 +370,17 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
     await Promise.all([kill(second), kill(alias)])
   })
 
+  it('writes its verifier key exactly as our note-keys code formats and parses a cosignature/v1 key', async () => {
+    const key = parseCosignatureVerifierKey(witness.vkey)
+    expect(key.name).toBe(WITNESS)
+    expect(toHex(key.publicKey)).toBe(toHex((await signerFromSeed(new Uint8Array(32).fill(7))).publicKey))
+    expect(formatVerifierKey(WITNESS, key.publicKey, 'cosignature/v1')).toBe(witness.vkey)
+    // A log key (type 0x01) under the same name and key is not a witness key, to either side.
+    const asLogKey = formatVerifierKey(WITNESS, key.publicKey)
+    expect(() => parseCosignatureVerifierKey(asLogKey)).toThrow(/log key/)
+    expect((await cosigcheck(cosigned, verifierKeyOf(log.signer), [asLogKey], 1)).stderr).toMatch(/key type is 0x01/)
+  })
+
   it('cosigns the whole note text, extension lines included', async () => {
     const withExtension = (line: string) => signCheckpoint({ origin: ORIGIN, size: log.size, rootHash: log.root(), extensions: [line] }, log.signer)
     const checkpoint = await withExtension('state 1')
@@ -381,7 +392,7 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
     expect((await cosigcheck((await log.checkpoint()) + res.text, logVkey, [witness.vkey], 1)).stderr).toMatch(/does not verify/)
   })
 
-  it('verifies our consistency proof for every pair of sizes up to 24, and for random pairs up to 3000', async () => {
+  it('verifies our consistency proofs (from stored hashes and from tiles) for every pair of sizes up to 24 and random pairs up to 3000', async () => {
     // One origin per pair (n, t): the witness cosigns n with no proof, then t with our proof from n.
     const sweep = new TestLog(log.signer)
     sweep.append(3000)
@@ -402,7 +413,10 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns our log${unavaila
         pairs.slice(i, i + 16).map(async ([n, t], j) => {
           const signer = signers[i + j]!
           const first = await submit(sweepWitness, body(0, [], await sweep.checkpoint(n, signer)))
-          const second = await submit(sweepWitness, body(n, sweep.proof(n, t), await sweep.checkpoint(t, signer)))
+          // The directory proves from its tiles: the same hashes, read through tile paths and widths.
+          const proof = await proveTreeFromTiles(t, n, async (tile) => readTileData(tile, sweep.read))
+          expect(proof.map(toBase64)).toEqual(sweep.proof(n, t).map(toBase64))
+          const second = await submit(sweepWitness, body(n, proof, await sweep.checkpoint(t, signer)))
           if (first.status !== 200 || second.status !== 200) failures.push(`${n}→${t}: ${first.status}, ${second.status} ${second.text}`)
         }),
       )
