@@ -92,3 +92,56 @@ function run(
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }))
   })
 }
+
+const builtPrograms = new Map<string, Promise<string | null>>()
+
+/**
+ * Builds the Go program in test/go/<name> the way tlogcheck is built (offline, GOPATH mode,
+ * once per process, cached under the OS temp dir by its sources, Go and x/mod); the binary's
+ * path, or null without Go or x/mod.
+ */
+export function buildGoProgram(name: string): Promise<string | null> {
+  let build = builtPrograms.get(name)
+  if (!build) {
+    build = (async () => {
+      if (!goAvailable()) return null
+      const root = join(tmpdir(), `whodis-go-${name}`)
+      const home = join(root, programBuildKey(name))
+      const bin = join(home, name)
+      if (existsSync(bin)) return bin
+      mkdirSync(root, { recursive: true })
+      const staging = mkdtempSync(join(root, 'build-'))
+      const env = { ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '', GOCACHE: join(root, 'gocache'), CGO_ENABLED: '0' }
+      const result = await run('go', ['build', '-o', join(staging, name), `./test/go/${name}`], { cwd: REPO_ROOT, env })
+      if (result.code !== 0) {
+        rmSync(staging, { recursive: true, force: true })
+        throw new Error(`building ${name} failed (exit ${result.code}):\n${result.stderr}`)
+      }
+      try {
+        renameSync(staging, home)
+      } catch (error) {
+        // Another process finished the same build first; use its binary.
+        rmSync(staging, { recursive: true, force: true })
+        if (!existsSync(bin)) throw error
+      }
+      return bin
+    })()
+    builtPrograms.set(name, build)
+  }
+  return build
+}
+
+// Names a build of test/go/<name> by its Go files, the Go version and the x/mod files.
+function programBuildKey(name: string): string {
+  const hash = createHash('sha256')
+  const dir = join(REPO_ROOT, 'test/go', name)
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.go')).sort()) {
+    hash.update(file)
+    hash.update(readFileSync(join(dir, file)))
+  }
+  hash.update(spawnSync('go', ['version'], { encoding: 'utf8' }).stdout)
+  for (const sub of ['golang.org/x/mod/sumdb/note', 'golang.org/x/mod/sumdb/tlog']) {
+    for (const file of readdirSync(join(GOPATH, 'src', sub)).sort()) hash.update(readFileSync(join(GOPATH, 'src', sub, file)))
+  }
+  return hash.digest('hex').slice(0, 16)
+}
