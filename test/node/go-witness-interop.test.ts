@@ -430,6 +430,8 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns the real director
   let directory: RunningDirectory
   let witness: Witness
   let stateDir = ''
+  // Everything under /log/ needs an app token.
+  let auth: { headers: { Authorization: string } }
 
   beforeAll(async () => {
     ;[witnessBin, cosigcheckBin] = (await Promise.all([buildGoProgram('witness'), buildGoProgram('cosigcheck')])) as [string, string]
@@ -445,7 +447,7 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns the real director
   /** The directory's checkpoint once its size differs from `previous`. */
   async function checkpointAfter(previous: number): Promise<{ note: string; size: number }> {
     for (;;) {
-      const note = await (await fetch(`${directory.url}/log/checkpoint`)).text()
+      const note = await (await fetch(`${directory.url}/log/checkpoint`, auth)).text()
       const size = Number(note.split('\n')[1])
       if (size !== previous) return { note, size }
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -455,14 +457,16 @@ describe.skipIf(unavailable !== null)(`Go tlog-witness cosigns the real director
   it('cosigns /log/checkpoint, then the next one with a proof from its served hash tiles', async () => {
     const operator = client(directory.url, directory.adminToken)
     const { logKey } = (await operator('GET', '/.well-known/whodis')).body as { logKey: string }
+    const reader = (await operator('POST', '/v1/admin/apps', { id: 'reader', name: 'A reader' })).body as { token: string }
+    auth = { headers: { Authorization: `Bearer ${reader.token}` } }
     witness = await startWitness(join(stateDir, 'state.json'), [logKey])
     const fetchTile = async (tile: Tile) => {
-      const res = await fetch(`${directory.url}/log/${tilePath(tile.level, tile.index, tile.width)}`)
+      const res = await fetch(`${directory.url}/log/${tilePath(tile.level, tile.index, tile.width)}`, auth)
       expect(res.status).toBe(200)
       return new Uint8Array(await res.arrayBuffer())
     }
 
-    let previous = { note: await (await fetch(`${directory.url}/log/checkpoint`)).text(), size: -1 }
+    let previous = { note: await (await fetch(`${directory.url}/log/checkpoint`, auth)).text(), size: -1 }
     previous.size = Number(previous.note.split('\n')[1])
     let old = 0
     for (const round of [1, 2, 3]) {
