@@ -316,6 +316,12 @@ describe('keys', () => {
     refused(() => publicKeyFromHex('nothex'), 'invalid_key')
   })
 
+  it('evaluateBatch refuses a malformed share', () => {
+    const elements = blindNumbers(NUMBERS.slice(0, 1)).map((b) => b.element)
+    refused(() => evaluateBatch({ secretKey: new Uint8Array(32), publicKey: SHARES[0]!.publicKey }, elements), 'invalid_key')
+    refused(() => evaluateBatch({ secretKey: SHARES[0]!.secretKey, publicKey: new Uint8Array(32) }, elements), 'invalid_key')
+  })
+
   it('verifyEvaluation refuses a malformed pinned key', () => {
     const blinded = blindNumbers(NUMBERS.slice(0, 1))
     const a = evaluate(SHARES[0]!, blinded)
