@@ -8,8 +8,9 @@
  *   npm run bench -- --records 10000000    the full run
  *
  * Flags: --records N, --seed S, --out FILE, --no-live (skip the measurements against the real
- * Worker), --replay N (tail entries to replay), --queries N (lookups per timed pass), --smoke
- * (the test suite's run: 2,000 records, every measurement at its smallest).
+ * Worker), --no-oprf (skip the sealed labels' OPRF costs), --replay N (tail entries to replay),
+ * --queries N (lookups per timed pass), --smoke (the test suite's run: 2,000 records, every
+ * measurement at its smallest).
  * @module
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -20,6 +21,7 @@ import { measureLive, type LiveOptions, type Section } from './live.ts'
 import { buildBenchLog } from './log.ts'
 import { measureLookups } from './lookups.ts'
 import { bootstrapMirror } from './mirror.ts'
+import { measureOprf, type OprfBenchOptions } from './oprf.ts'
 import { measureSizes } from './sizes.ts'
 
 /** What a run measures (see the issue's list); every value is a number. */
@@ -67,6 +69,8 @@ export interface BenchOptions {
   reps: number
   /** Measurements against the real Worker (null: skip). */
   live: (Omit<LiveOptions, 'seedPhones' | 'verifyPhones'> & { seeds: number; verifications: number }) | null
+  /** The sealed labels' OPRF costs (null: skip). */
+  oprf: OprfBenchOptions | null
   /** Progress lines go here. */
   log: (line: string) => void
 }
@@ -82,6 +86,7 @@ export function defaultOptions(records: number, quick: boolean): BenchOptions {
     live: quick
       ? { seeds: 10_000, verifications: 24, concurrency: 4, httpSeconds: 2, httpRounds: 1, stepSeconds: 1, maxConnections: 64, pollMs: 250 }
       : { seeds: 30_000, verifications: 200, concurrency: 8, httpSeconds: 5, httpRounds: 2, stepSeconds: 2, maxConnections: 64, pollMs: 250 },
+    oprf: quick ? { batches: [100], contacts: 100, reps: 1 } : { batches: [250, 1000], contacts: 1000, reps: 3 },
     log: (line) => process.stderr.write(`${line}\n`),
   }
 }
@@ -175,6 +180,12 @@ export async function runBench(o: BenchOptions, measure: { live: typeof measureL
     }
   })
 
+  if (o.oprf) {
+    const oprf = o.oprf
+    lap(`oprf: evaluation in batches of ${oprf.batches.join(', ')}, ${oprf.contacts} contacts end to end`)
+    await section('oprf', async () => Object.assign(results, await measureOprf(oprf)))
+  }
+
   const ratio = (a: string, b: string) => (results[a] !== undefined && results[b] ? results[a]! / results[b]! : NaN)
   Object.assign(results, {
     mirror_vs_map: ratio('mirror_lookups_per_s', 'map_lookups_per_s'),
@@ -197,6 +208,15 @@ export async function runBench(o: BenchOptions, measure: { live: typeof measureL
   })
   lap(failed.length ? `done; ${failed.length} section(s) failed` : 'done')
   return { results, failed }
+}
+
+/** The first figure whose key matches `pattern` and the size its first group names (the OPRF keys carry their batch sizes). */
+function sized(r: Record<string, number>, pattern: RegExp): { size: number; value: number } {
+  for (const [k, value] of Object.entries(r)) {
+    const m = pattern.exec(k)
+    if (m) return { size: Number(m[1]), value }
+  }
+  return { size: NaN, value: NaN }
 }
 
 /** The results as a table: figure, value, baseline in the same run, target. */
@@ -231,6 +251,12 @@ export function table(r: Record<string, number>): string {
     ],
     ['write → visible at mirror', `p50 ${n(r.visible_latency_p50_ms)} ms, p99 ${n(r.visible_latency_p99_ms)} ms`, `after receipt p50 ${n(r.visible_after_receipt_p50_ms)} ms`, 'p50 ≤ 2 s, p99 ≤ 5 s'],
     ['sequencer', rate(r.sequencer_entries_per_s), 'LOG_ROUND_MS 1000', '≥ 1,000/s'],
+    [
+      'OPRF labels: evaluate, resolve',
+      `${n(sized(r, /^oprf_evaluate_(\d+)_per_element_us$/).value)} µs/element; ${n(sized(r, /^oprf_resolve_(\d+)_contacts_ms$/).value)} ms for ${n(sized(r, /^oprf_resolve_(\d+)_contacts_ms$/).size)} contacts`,
+      `${n(sized(r, /^oprf_evaluate_(\d+)_per_element_vs_mult$/).value, 2)}× and ${n(sized(r, /^oprf_resolve_(\d+)_contacts_vs_mult$/).value)}× one scalar mult (${n(r.oprf_scalar_mult_us)} µs)`,
+      '',
+    ],
   ]
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline (same run)', 'target'][i]!.length))
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')
@@ -250,11 +276,13 @@ function parseArgs(argv: string[]): { options: BenchOptions; out: string } {
     // The test suite's run: every measurement, as small as it gets (seconds, not minutes).
     Object.assign(options, { replay: 2000, queries: 20_000, reps: 1 })
     options.live = { seeds: 40, verifications: 4, concurrency: 2, httpSeconds: 0.5, httpRounds: 1, stepSeconds: 0.3, maxConnections: 4, pollMs: 100 }
+    options.oprf = { batches: [20], contacts: 20, reps: 1 }
   }
   if (flag('seed')) options.seed = Number(flag('seed'))
   if (flag('replay')) options.replay = Number(flag('replay'))
   if (flag('queries')) options.queries = Number(flag('queries'))
   if (argv.includes('--no-live')) options.live = null
+  if (argv.includes('--no-oprf')) options.oprf = null
   return { options, out: flag('out') ?? join(import.meta.dirname, 'results', 'latest.json') }
 }
 
