@@ -27,6 +27,9 @@ import type { AppRecord, ObjectStore, ShardClient, StoredBinding, SubjectRecord 
 import { MemoryShardStore } from '../src/core/memory/shard-store.ts'
 import { appId, DATASET_START, datasetEntries, generateDataset, type Dataset } from './dataset.ts'
 
+/** Binding shards of the production log (wrangler.toml, `[env.production.vars]` BINDING_SHARDS). */
+export const PRODUCTION_SHARDS = 64
+
 /** The heap the writer is given: what a Durable Object's 128 MB leaves it with room to spare. */
 export const WRITER_OLD_MB = 48
 export const WRITER_YOUNG_MB = 16
@@ -249,7 +252,7 @@ if (!isMainThread && workerData?.tree) {
 } else if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
   const { numberFlag } = await import('./args.ts')
   const records = numberFlag(process.argv, 'records', 1_000_000)
-  const shards = numberFlag(process.argv, 'shards', 64)
+  const shards = numberFlag(process.argv, 'shards', PRODUCTION_SHARDS)
   const ds = generateDataset(records, 1)
   const figures = await measureSnapshotWriter(ds, shards, (l) => process.stderr.write(`${l}\n`))
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`)
