@@ -2,18 +2,21 @@
  * The directory's own snapshot writer (`SnapshotJob`, src/core/snapshot-job.ts) over the benchmark
  * dataset, with its memory measured where a Durable Object would hold it: the writer runs in a
  * worker thread of its own, whose V8 heap is capped (old generation 48 MiB, young 16 MiB, so 64
- * MiB in all: a writer that needed more would die with ERR_WORKER_OUT_OF_MEMORY), while the
+ * MiB in all: a writer that needed more would die with ERR_WORKER_OUT_OF_MEMORY; Node lets a
+ * process's --max-old-space-size override a worker's cap, so the cap holds only when the process
+ * runs without that flag, and `snapshot_writer_heap_limit_bytes` says which it was), while the
  * binding shards (in-memory stores, one per shard, as many as production has) stay in the main
  * thread and answer its page reads over messages, as Durable Object RPC would. Parts of the
  * multipart upload are handed to the main thread as they are cut, as R2 would take them, and the
  * file is checked there: it must decompress to exactly the bytes `encodeSnapshot` (the protocol's
  * encoder, what the mirror reads) makes of the same records.
  *
- *   node --max-old-space-size=16384 --import tsx bench/snapshot-writer.ts --records 1000000
+ *   node --expose-gc --import tsx bench/snapshot-writer.ts --records 1000000
  *
  * Figures: `snapshot_writer_peak_heap_bytes` (the writer isolate's V8 heap in use plus its
  * external memory, ArrayBuffers included, at its peak over samples every 5 ms and at every page
- * read), `snapshot_writer_cpu_s` (the writer thread's CPU), `snapshot_writer_steps`, and the
+ * read; with --expose-gc after a full collection at every 8th page, so the live peak, else the
+ * heap in use, garbage included), `snapshot_writer_cpu_s` (the writer thread's CPU), `snapshot_writer_steps`, and the
  * file's bytes per record.
  * @module
  */
@@ -40,6 +43,7 @@ export interface SnapshotWriterFigures {
   snapshot_writer_shards: number
   snapshot_writer_peak_heap_bytes: number
   snapshot_writer_peak_v8_heap_bytes: number
+  snapshot_writer_heap_limit_bytes: number
   snapshot_writer_cpu_s: number
   snapshot_writer_wall_s: number
   snapshot_writer_steps: number
@@ -74,7 +78,12 @@ export function datasetTree(ds: Dataset): TreeInfo {
 }
 
 /** Runs the directory's snapshot writer over `ds` in `shards` shards, in a capped worker; see the module comment. */
-export async function measureSnapshotWriter(ds: Dataset, shards: number, log: (line: string) => void = () => {}): Promise<SnapshotWriterFigures> {
+export async function measureSnapshotWriter(
+  ds: Dataset,
+  shards: number,
+  log: (line: string) => void = () => {},
+  cap: { oldMb: number; youngMb: number } = { oldMb: WRITER_OLD_MB, youngMb: WRITER_YOUNG_MB },
+): Promise<SnapshotWriterFigures> {
   const { shardOf } = await import('../src/core/shards.ts')
   const stores = loadShards(ds, shards, shardOf)
   const tree = datasetTree(ds)
@@ -94,12 +103,12 @@ export async function measureSnapshotWriter(ds: Dataset, shards: number, log: (l
   const worker = new Worker(boot, {
     eval: true,
     workerData: { tree, shards, apps },
-    resourceLimits: { maxOldGenerationSizeMb: WRITER_OLD_MB, maxYoungGenerationSizeMb: WRITER_YOUNG_MB },
+    resourceLimits: { maxOldGenerationSizeMb: cap.oldMb, maxYoungGenerationSizeMb: cap.youngMb },
   })
   const parts: Uint8Array[] = []
   let whole: Uint8Array | null = null
   const t0 = performance.now()
-  const done = new Promise<{ peak: number; peakV8: number; cpuS: number; steps: number; bytes: number }>((resolve, reject) => {
+  const done = new Promise<{ peak: number; peakV8: number; limit: number; cpuS: number; steps: number; bytes: number }>((resolve, reject) => {
     worker.on('error', reject)
     worker.on('exit', (code) => reject(new Error(`the snapshot writer exited (${code}) before it finished`)))
     worker.on('message', (m: WorkerMessage) => {
@@ -129,6 +138,7 @@ export async function measureSnapshotWriter(ds: Dataset, shards: number, log: (l
     snapshot_writer_shards: shards,
     snapshot_writer_peak_heap_bytes: result.peak,
     snapshot_writer_peak_v8_heap_bytes: result.peakV8,
+    snapshot_writer_heap_limit_bytes: result.limit,
     snapshot_writer_cpu_s: result.cpuS,
     snapshot_writer_wall_s: wallS,
     snapshot_writer_steps: result.steps,
@@ -142,7 +152,7 @@ type WorkerMessage =
   | { type: 'bindings'; id: number; shard: number; size: number; after: number; limit: number }
   | { type: 'part'; part: number; data: Uint8Array }
   | { type: 'object'; data: Uint8Array }
-  | { type: 'done'; peak: number; peakV8: number; cpuS: number; steps: number; bytes: number }
+  | { type: 'done'; peak: number; peakV8: number; limit: number; cpuS: number; steps: number; bytes: number }
   | { type: 'failed'; error: string }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -239,7 +249,7 @@ async function writerThread(data: { tree: TreeInfo; shards: number; apps: AppRec
     const info = await job.run()
     sample()
     const cpu = process.cpuUsage(cpu0)
-    port.postMessage({ type: 'done', peak, peakV8, cpuS: (cpu.user + cpu.system) / 1e6, steps: job.steps, bytes: info?.bytes ?? 0 })
+    port.postMessage({ type: 'done', peak, peakV8, limit: getHeapStatistics().heap_size_limit, cpuS: (cpu.user + cpu.system) / 1e6, steps: job.steps, bytes: info?.bytes ?? 0 })
   } catch (err) {
     port.postMessage({ type: 'failed', error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
   } finally {
@@ -254,6 +264,7 @@ if (!isMainThread && workerData?.tree) {
   const records = numberFlag(process.argv, 'records', 1_000_000)
   const shards = numberFlag(process.argv, 'shards', PRODUCTION_SHARDS)
   const ds = generateDataset(records, 1)
-  const figures = await measureSnapshotWriter(ds, shards, (l) => process.stderr.write(`${l}\n`))
+  const cap = { oldMb: numberFlag(process.argv, 'old-mb', WRITER_OLD_MB), youngMb: numberFlag(process.argv, 'young-mb', WRITER_YOUNG_MB) }
+  const figures = await measureSnapshotWriter(ds, shards, (l) => process.stderr.write(`${l}\n`), cap)
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`)
 }

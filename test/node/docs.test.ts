@@ -153,7 +153,7 @@ describe('docs/scale.md', () => {
     const perShard = scale.match(/^\| bindings per shard \| ([\d,]+) \| ([\d,]+) \|/m)
     expect(perShard?.slice(1).map((n) => Number(n.replace(/,/g, '')))).toEqual([1e8 / shards, 1e9 / shards])
     // What the snapshot writer's merge holds: a page from every shard.
-    expect(scale).toContain(`(${(MERGE_PAGE * shards).toLocaleString('en')} records)`)
+    expect(scale).toContain(`(${(MERGE_PAGE * shards).toLocaleString('en')} records at ${shards} shards`)
     // R2's 10,000 parts of a multipart upload, at the writer's part size.
     expect(scale).toContain(`10,000 parts of \`SNAPSHOT_PART_BYTES\` (8 MiB) = ${Math.floor((10_000 * SNAPSHOT_PART_BYTES) / 2 ** 30)} GiB`)
   })
