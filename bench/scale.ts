@@ -16,7 +16,6 @@
  * fingerprint in the entry, the key itself in the shard); `--keys 0` none.
  * @module
  */
-import type { ProjectedBinding } from '../src/core/ports.ts'
 import { SqliteLogStore } from '../src/adapters/sqlite-log-store.ts'
 import { SqliteShardStore } from '../src/adapters/sqlite-shard-store.ts'
 import { KvProjection } from '../src/adapters/directory-kv.ts'
@@ -80,7 +79,6 @@ export async function measureScale(o: { records: number; shards: number; keys: n
   const timers = new MemoryTimers()
   const logStorage = new DoSqliteStorage()
   const shardStorages = Array.from({ length: o.shards }, () => new DoSqliteStorage())
-  const emptyShardBytes = shardStorages[0]!.bytes()
   const logStore = new SqliteLogStore(logStorage as unknown as DurableObjectStorage)
   const shardStores = shardStorages.map((s) => new SqliteShardStore(s as unknown as DurableObjectStorage))
   const emptyShardSchemaBytes = shardStorages[0]!.bytes()
@@ -88,8 +86,7 @@ export async function measureScale(o: { records: number; shards: number; keys: n
   const quiet = { info() {}, warn() {}, error() {} }
   let rounds = 0
   const calls = { shard: 0, append: 0, sequenced: 0 }
-  // eslint-disable-next-line prefer-const
-  let shards: BindingShard[]
+  const shards: BindingShard[] = []
   const shardClient: ShardClient = {
     count: o.shards,
     async removeApp(shard, app, limit) {
@@ -120,8 +117,8 @@ export async function measureScale(o: { records: number; shards: number; keys: n
       return sequencer.sequenced(indexes)
     },
   }
-  shards = shardStores.map(
-    (store, id) => new BindingShard({ id, store, log: entryLog, projection, signer: () => signer, origin: () => 'whodis.localhost/log', clock, timers, logger: quiet }),
+  shardStores.forEach((store, id) =>
+    shards.push(new BindingShard({ id, store, log: entryLog, projection, signer: () => signer, origin: () => 'whodis.localhost/log', clock, timers, logger: quiet })),
   )
   for (let app = 1; app <= ds.appCount; app++) {
     const r = await sequencer.registerApp(appId(app), `App ${app}`, app.toString(16).padStart(64, '0'))
@@ -229,7 +226,6 @@ export async function measureScale(o: { records: number; shards: number; keys: n
       entries,
       shards: o.shards,
       emptyShardBytes: emptyShardSchemaBytes,
-      emptyDatabaseBytes: emptyShardBytes,
       shardBytes: shardBytes.reduce((a, b) => a + b, 0),
       largestShardBytes: Math.max(...shardBytes),
       shardBytesByName: Object.fromEntries([...byName].sort((a, b) => b[1] - a[1])),
@@ -244,11 +240,6 @@ export async function measureScale(o: { records: number; shards: number; keys: n
     }
   }
   return { stored, bulk, single, seconds: (performance.now() - t0) / 1000 }
-}
-
-/** Bytes of one `number:` value, for `bindings` bindings with the given app id (what KvProjection writes). */
-export function projectionValueBytes(bindings: ProjectedBinding[]): number {
-  return JSON.stringify({ v: 2, apps: bindings.map((b) => ({ app: b.appId, verifiedAt: b.verifiedAt * 1000, expiresAt: b.expiresAt * 1000, index: b.index, entry: '' })) }).length
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

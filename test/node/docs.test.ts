@@ -158,6 +158,18 @@ describe('docs/scale.md', () => {
     expect(scale).toContain(`10,000 parts of \`SNAPSHOT_PART_BYTES\` (8 MiB) = ${Math.floor((10_000 * SNAPSHOT_PART_BYTES) / 2 ** 30)} GiB`)
   })
 
+  it('was measured on a storage that refuses what a Durable Object refuses', async () => {
+    const { DoSqliteStorage, DO_MAX_BOUND_PARAMETERS } = await import('../../bench/do-sqlite.ts')
+    const storage = new DoSqliteStorage()
+    storage.sql.exec('CREATE TABLE t (v BLOB)')
+    const many = Array.from({ length: DO_MAX_BOUND_PARAMETERS + 1 }, (_, i) => i)
+    expect(() => storage.sql.exec(`SELECT ${many.map(() => '?').join(', ')}`, ...many)).toThrow(/101 bound parameters/)
+    expect(() => storage.sql.exec('INSERT INTO t (v) VALUES (?)', new Uint8Array(2_000_001))).toThrow(/2 MB/)
+    storage.sql.exec('INSERT INTO t (v) VALUES (?)', new Uint8Array(2_000_000))
+    expect(storage.counts).toMatchObject({ rowsWritten: 1, largestValue: 2_000_000, mostParameters: 1 })
+    expect(scale).toMatch(/more than 100 bound parameters, a value\s+over 2 MB/)
+  })
+
   it('is where the README sends its cost table', () => {
     const s = section(README, '## Scale and cost')
     expect(s).toMatch(/^\| a million verifications/m)
