@@ -23,6 +23,7 @@ import { measureLookups } from './lookups.ts'
 import { bootstrapMirror } from './mirror.ts'
 import { measureOprf, type OprfBenchOptions } from './oprf.ts'
 import { measureSizes } from './sizes.ts'
+import { measureSnapshotWriter, PRODUCTION_SHARDS } from './snapshot-writer.ts'
 
 /** What a run measures (see the issue's list); every value is a number. */
 export const REQUIRED_KEYS = [
@@ -55,6 +56,7 @@ export const REQUIRED_KEYS = [
   'visible_latency_p50_ms',
   'visible_latency_p99_ms',
   'sequencer_entries_per_s',
+  'snapshot_writer_peak_heap_bytes',
   'sections_failed',
 ] as const
 
@@ -149,6 +151,9 @@ export async function runBench(o: BenchOptions, measure: { live: typeof measureL
     lap('sizes')
     const dataset = ds
     await section('sizes', async () => Object.assign(results, await measureSizes(dataset, log.snapshot)))
+    lap(`snapshot writer: the directory's, over ${PRODUCTION_SHARDS} shards, in a worker of its own (its live peak)`)
+    await section('snapshot writer', async () => Object.assign(results, await measureSnapshotWriter(dataset, PRODUCTION_SHARDS)))
+    gc()
     // The mirror runs in this process: free the dataset's objects so its heap is the mirror's own.
     ds = null
     gc()
@@ -236,6 +241,12 @@ export function table(r: Record<string, number>): string {
       `${n(r.snapshot_bytes_per_record, 2)} B/record`,
       `NDJSON.gz ${n(r.ndjson_gzip_bytes_per_record, 1)} B (${x(r.snapshot_vs_ndjson!)}); state ${n(r.snapshot_state_bytes_per_record, 2)} B + log indexes ≥ ${n(r.snapshot_provenance_bound_bytes_per_record, 2)} B`,
       '≤ 3 B, ≤ 0.10× NDJSON',
+    ],
+    [
+      'snapshot writer (directory)',
+      `peak ${n((r.snapshot_writer_peak_heap_bytes ?? NaN) / 2 ** 20, 1)} MiB`,
+      `${n(r.snapshot_writer_records)} records, ${n(r.snapshot_writer_shards)} shards, ${n(r.snapshot_writer_steps)} steps, CPU ${n(r.snapshot_writer_cpu_s, 1)} s`,
+      '≤ 64 MB',
     ],
     ['entry bundle (gzip)', `${n(r.bundle_bytes_per_entry, 2)} B/entry`, `raw ${n(r.bundle_raw_bytes_per_entry, 1)} B`, '≤ 9 B/entry'],
     ['replay (verify + apply)', rate(r.replay_entries_per_s), `${n(r.replay_entries)} entries`, '≥ 200 k/s'],

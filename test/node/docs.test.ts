@@ -106,3 +106,73 @@ describe('docs/storage.md', () => {
     expect(created.filter((name) => !new RegExp('`' + name + '[`( ]').test(storage))).toEqual([])
   })
 })
+
+describe('docs/scale.md', () => {
+  const scale = read('docs/scale.md')
+  /** A variable of wrangler.toml's `[env.production.vars]`, as a number. */
+  const productionVar = (name: string): number => {
+    const vars = read('wrangler.toml').split('[env.production.vars]')[1]!.split(/^\[/m)[0]!
+    const value = vars.match(new RegExp(`^${name} = "(\\d+)"`, 'm'))?.[1]
+    expect(value, name).toBeDefined()
+    return Number(value)
+  }
+  /** Figures written `NAME` = 1,024, `NAME` (512), `NAME` = 1 s or `NAME` (8 MiB), in the code's units. */
+  const quoted = [...scale.matchAll(/`([A-Z][A-Z_]+)`(?: = | \()\**(\d[\d,]*)(?: ?(MiB|s)(?![a-z]))?/g)].map((m) => ({
+    name: m[1]!,
+    value: Number(m[2]!.replace(/,/g, '')) * (m[3] === 'MiB' ? 2 ** 20 : m[3] === 's' ? 1000 : 1),
+  }))
+
+  it('quotes the code constants and the production settings as they are', async () => {
+    const [{ MAX_SHARDS }, { MERGE_PAGE }, { MAX_BATCH_CHANGES }, { MAX_ROUND_ENTRIES, REVOKE_BATCH }, { MEASURE_STEP, SNAPSHOT_PART_BYTES }] = await Promise.all([
+      import('../../src/core/shards.ts'),
+      import('../../src/core/shard-merge.ts'),
+      import('../../src/core/binding-shard.ts'),
+      import('../../src/core/log-sequencer.ts'),
+      import('../../src/core/snapshot-job.ts'),
+    ])
+    const actual: Record<string, number> = {
+      MAX_SHARDS,
+      MERGE_PAGE,
+      MAX_BATCH_CHANGES,
+      MAX_ROUND_ENTRIES,
+      REVOKE_BATCH,
+      MEASURE_STEP,
+      SNAPSHOT_PART_BYTES,
+      ...Object.fromEntries(['BINDING_SHARDS', 'LOG_ROUND_MS', 'SNAPSHOT_EVERY_ENTRIES', 'SNAPSHOTS_KEPT', 'BINDING_TTL_DAYS'].map((n) => [n, productionVar(n)])),
+    }
+    expect(new Set(quoted.map((q) => q.name))).toEqual(new Set(Object.keys(actual)))
+    for (const q of quoted) expect(q.value, q.name).toBe(actual[q.name])
+  })
+
+  it('computes its per-shard figures from the production shard count', async () => {
+    const shards = productionVar('BINDING_SHARDS')
+    const { PRODUCTION_SHARDS } = await import('../../bench/snapshot-writer.ts')
+    const { MERGE_PAGE } = await import('../../src/core/shard-merge.ts')
+    const { SNAPSHOT_PART_BYTES } = await import('../../src/core/snapshot-job.ts')
+    expect(PRODUCTION_SHARDS).toBe(shards)
+    const perShard = scale.match(/^\| bindings per shard \| ([\d,]+) \| ([\d,]+) \|/m)
+    expect(perShard?.slice(1).map((n) => Number(n.replace(/,/g, '')))).toEqual([1e8 / shards, 1e9 / shards])
+    // What the snapshot writer's merge holds: a page from every shard.
+    expect(scale).toContain(`(${(MERGE_PAGE * shards).toLocaleString('en')} records at ${shards} shards`)
+    // R2's 10,000 parts of a multipart upload, at the writer's part size.
+    expect(scale).toContain(`10,000 parts of \`SNAPSHOT_PART_BYTES\` (8 MiB) = ${Math.floor((10_000 * SNAPSHOT_PART_BYTES) / 2 ** 30)} GiB`)
+  })
+
+  it('was measured on a storage that refuses what a Durable Object refuses', async () => {
+    const { DoSqliteStorage, DO_MAX_BOUND_PARAMETERS } = await import('../../bench/do-sqlite.ts')
+    const storage = new DoSqliteStorage()
+    storage.sql.exec('CREATE TABLE t (v BLOB)')
+    const many = Array.from({ length: DO_MAX_BOUND_PARAMETERS + 1 }, (_, i) => i)
+    expect(() => storage.sql.exec(`SELECT ${many.map(() => '?').join(', ')}`, ...many)).toThrow(/101 bound parameters/)
+    expect(() => storage.sql.exec('INSERT INTO t (v) VALUES (?)', new Uint8Array(2_000_001))).toThrow(/2 MB/)
+    storage.sql.exec('INSERT INTO t (v) VALUES (?)', new Uint8Array(2_000_000))
+    expect(storage.counts).toMatchObject({ rowsWritten: 1, largestValue: 2_000_000, mostParameters: 1 })
+    expect(scale).toMatch(/more than 100 bound parameters, a value\s+over 2 MB/)
+  })
+
+  it('is where the README sends its cost table', () => {
+    const s = section(README, '## Scale and cost')
+    expect(s).toMatch(/^\| a million verifications/m)
+    expect(s).toContain('[docs/scale.md](docs/scale.md)')
+  })
+})
