@@ -245,6 +245,8 @@ async function writerThread(data: { tree: TreeInfo; shards: number; apps: AppRec
       apps: () => data.apps,
       nextIndex: () => tree.size,
       partBytes: (await import('../src/core/snapshot-job.ts')).SNAPSHOT_PART_BYTES,
+      // run() writes the whole file in this call; only a background job asks to be woken.
+      later: () => {},
     })
     const info = await job.run()
     sample()

@@ -100,6 +100,7 @@ export class LogSequencer {
       apps: () => [...this.#apps.values()],
       nextIndex: () => deps.store.nextIndex(),
       partBytes: deps.partBytes ?? SNAPSHOT_PART_BYTES,
+      later: () => void deps.timers.wakeAt(deps.clock()).catch(() => {}),
     })
     // Entries pooled before a restart and not yet sequenced: sequence them now.
     if (deps.store.nextIndex() > deps.store.tree().size) this.#kick()

@@ -7,8 +7,13 @@
 import type { Subject } from '../protocol/entry.ts'
 import type { ShardClient, StoredBinding, SubjectRecord } from './ports.ts'
 
-/** Records or bindings fetched per shard per call. */
-export const MERGE_PAGE = 2048
+/** Records (or bindings) a merge holds at most, over all its shards' pages together. */
+export const MERGE_RECORDS = 32_768
+
+/** The page a merge fetches from each of `count` shards: memory stays {@link MERGE_RECORDS} whatever the count. */
+export function mergePage(count: number): number {
+  return Math.max(64, Math.floor(MERGE_RECORDS / count))
+}
 
 interface Cursor<T> {
   shard: number
@@ -20,6 +25,7 @@ interface Cursor<T> {
 /** A k-way merge of ordered pages; `key` orders items, `fetch` reads a shard's page after a key. */
 class Merge<T, K extends number> {
   readonly #cursors: Cursor<T>[]
+  readonly #page: number
   readonly #heap: Cursor<T>[] = []
   #started = false
 
@@ -27,8 +33,9 @@ class Merge<T, K extends number> {
     count: number,
     private readonly after: K | null,
     private readonly key: (item: T) => K,
-    private readonly fetch: (shard: number, after: K | null) => Promise<T[]>,
+    private readonly fetch: (shard: number, after: K | null, limit: number) => Promise<T[]>,
   ) {
+    this.#page = mergePage(count)
     this.#cursors = Array.from({ length: count }, (_, shard) => ({ shard, page: [], at: 0, done: false }))
   }
 
@@ -54,12 +61,12 @@ class Merge<T, K extends number> {
 
   async #refill(c: Cursor<T>, after: K | null): Promise<void> {
     if (c.done) return
-    const last = c.page.length < MERGE_PAGE && c.page.length > 0 && c.at === c.page.length
+    const last = c.page.length < this.#page && c.page.length > 0 && c.at === c.page.length
     if (last) {
       c.done = true
       return
     }
-    c.page = await this.fetch(c.shard, after)
+    c.page = await this.fetch(c.shard, after, this.#page)
     c.at = 0
     if (c.page.length === 0) c.done = true
   }
@@ -105,10 +112,10 @@ class Merge<T, K extends number> {
 
 /** Every shard's records as of tree size `size`, in subject order, after subject `after`. */
 export function mergedRecords(shards: ShardClient, size: number, after: Subject | null): { next(): Promise<SubjectRecord | null> } {
-  return new Merge<SubjectRecord, Subject>(shards.count, after, (r) => r.subject, (shard, a) => shards.recordsAsOf(shard, size, a, MERGE_PAGE))
+  return new Merge<SubjectRecord, Subject>(shards.count, after, (r) => r.subject, (shard, a, limit) => shards.recordsAsOf(shard, size, a, limit))
 }
 
 /** Every shard's bindings as of tree size `size`, in log order, after log index `after`. */
 export function mergedBindingsByIndex(shards: ShardClient, size: number, after: number): { next(): Promise<StoredBinding | null> } {
-  return new Merge<StoredBinding, number>(shards.count, after, (b) => b.index, (shard, a) => shards.bindingsByIndexAsOf(shard, size, a ?? -1, MERGE_PAGE))
+  return new Merge<StoredBinding, number>(shards.count, after, (b) => b.index, (shard, a, limit) => shards.bindingsByIndexAsOf(shard, size, a ?? -1, limit))
 }

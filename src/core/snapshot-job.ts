@@ -33,13 +33,20 @@ export const snapshotDataKey = (size: number) => `snapshot/${size}/data`
 
 /** Bytes of every multipart part but the last (R2 wants equal parts of at least 5 MiB). */
 export const SNAPSHOT_PART_BYTES = 8 * 1024 * 1024
-/** Records (or bindings) a measuring step reads. */
+/** Records (or bindings) a step reads at most, measuring or writing. */
 export const MEASURE_STEP = 200_000
+/**
+ * Steps a background job runs per invocation (a round's end or an alarm) before it asks to be
+ * woken again: one step is a measuring page or one multipart part, so no invocation of the
+ * Durable Object spends more than a step's CPU on a snapshot, whatever the state's size.
+ */
+export const BACKGROUND_STEPS = 1
 
 const MAGIC = utf8('WHODIS-SNAPSHOT-1\n')
 const JOB_KEY = 'snapshot:job'
 const KEPT_KEY = 'snapshot:kept'
 const CARRY_KEY = 'snapshot:carry'
+const PENDING = Symbol('pending')
 
 /** A written snapshot. */
 export interface SnapshotInfo {
@@ -66,6 +73,8 @@ export interface SnapshotJobDeps {
   nextIndex(): number
   /** Bytes of every multipart part but the last. */
   partBytes: number
+  /** Asks for another invocation soon (the sequencer's alarm) to continue a background job. */
+  later(): void
 }
 
 // Everything a job needs to continue, as stored between steps.
@@ -94,7 +103,7 @@ interface JobState {
 /** See the module comment. */
 export class SnapshotJob {
   readonly #d: SnapshotJobDeps
-  #running: Promise<SnapshotResult> | null = null
+  #running: Promise<unknown> | null = null
   /** Steps run by this instance (tests read it to see a job resumed). */
   steps = 0
 
@@ -109,8 +118,13 @@ export class SnapshotJob {
 
   /** Writes a snapshot at the current log size (finishing an interrupted job first); null if that size has one. */
   async run(stepRecords = MEASURE_STEP): Promise<SnapshotResult> {
+    return (await this.#exclusive(() => this.#run(stepRecords, Infinity))) as SnapshotResult
+  }
+
+  // One job at a time: a call waits for the one running.
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.#running) await this.#running.catch(() => {})
-    const run = this.#run(stepRecords)
+    const run = fn()
     this.#running = run
     try {
       return await run
@@ -119,16 +133,22 @@ export class SnapshotJob {
     }
   }
 
+  // Runs a background job's next BACKGROUND_STEPS steps, and asks to be woken for the rest.
+  async #background(): Promise<void> {
+    const result = await this.#exclusive(() => this.#run(MEASURE_STEP, BACKGROUND_STEPS))
+    if (result === PENDING) this.#d.later()
+  }
+
   /** The size of the snapshot being written, if any: shards keep what it reads (see {@link Appended.retainFrom}). */
   activeSize(): number | null {
     const text = this.#d.store.meta(JOB_KEY)
     return text ? (JSON.parse(text) as JobState).size : null
   }
 
-  /** Continues an interrupted job, if there is one. */
+  /** Continues an interrupted or unfinished job by its next steps, if there is one. */
   async resume(): Promise<void> {
     if (this.#running || !this.#d.store.meta(JOB_KEY)) return
-    await this.run()
+    await this.#background()
   }
 
   /** Starts a job in the background when the log has grown by the configured number of entries. */
@@ -142,10 +162,11 @@ export class SnapshotJob {
       return
     }
     if (size - last < every && !this.#d.store.meta(JOB_KEY)) return
-    void this.run().catch((err) => this.#d.log.error('snapshot_failed', { error: String(err) }))
+    void this.#background().catch((err) => this.#d.log.error('snapshot_failed', { error: String(err) }))
   }
 
-  async #run(stepRecords: number): Promise<SnapshotResult> {
+  // Runs up to `maxSteps` steps of the job (started if there is none): its result, or PENDING.
+  async #run(stepRecords: number, maxSteps: number): Promise<SnapshotResult | typeof PENDING> {
     let job = this.#load()
     if (!job) {
       const failure = await this.#d.sequenced(this.#d.nextIndex() - 1)
@@ -155,7 +176,10 @@ export class SnapshotJob {
       if (this.sizes().includes(tree.size)) return null
       job = this.#start(tree.size, tree.root, tree.edge)
     }
-    while (!(await this.#step(job, stepRecords))) this.steps++
+    for (let taken = 1; !(await this.#step(job, stepRecords)); taken++) {
+      this.steps++
+      if (taken >= maxSteps) return PENDING
+    }
     this.steps++
     return this.#finish(job)
   }
@@ -192,7 +216,7 @@ export class SnapshotJob {
   async #step(job: JobState, budget: number): Promise<boolean> {
     if (job.stage === 0) return this.#measureRecords(job, budget)
     if (job.stage === 1) return this.#measureTimes(job, budget)
-    return this.#write(job)
+    return this.#write(job, budget)
   }
 
   async #measureRecords(job: JobState, budget: number): Promise<boolean> {
@@ -245,11 +269,13 @@ export class SnapshotJob {
     counters.forEach((c, i) => (job.lengths[i]! += c.count))
   }
 
-  // Writes until a part has been uploaded (so little is carried to the next step) or the file ends.
-  async #write(job: JobState): Promise<boolean> {
+  // Writes until a part has been uploaded, `budget` records (or bindings) are written, or the
+  // file ends: a column that compresses well would otherwise take millions of records to a part.
+  async #write(job: JobState, budget: number): Promise<boolean> {
     const out = new PartWriter(this.#d.objects, snapshotDataKey(job.size), job, this.#carry(), this.#d.partBytes)
     const startParts = job.parts.length
-    const enough = () => job.parts.length > startParts
+    const tally = { items: 0 }
+    const enough = () => job.parts.length > startParts || tally.items >= budget
     let done = false
     while (!enough()) {
       if (job.column === -1) {
@@ -268,7 +294,7 @@ export class SnapshotJob {
         varint(out, job.lengths[c]!)
         state.opened = true
       }
-      const more = c === VERIFIED_COLUMN ? await this.#writeTimes(job, out, enough) : await this.#writeRecords(job, c, out, enough)
+      const more = c === VERIFIED_COLUMN ? await this.#writeTimes(job, out, tally, enough) : await this.#writeRecords(job, c, out, tally, enough)
       if (!more) {
         finishColumn(c, state, job.size, out)
         job.column++
@@ -282,25 +308,27 @@ export class SnapshotJob {
     return done
   }
 
-  async #writeRecords(job: JobState, c: number, out: PartWriter, enough: () => boolean): Promise<boolean> {
+  async #writeRecords(job: JobState, c: number, out: PartWriter, tally: { items: number }, enough: () => boolean): Promise<boolean> {
     const source = mergedRecords(this.#d.shards, job.size, job.afterSubject)
     for (;;) {
       const record = await source.next()
       if (!record) return false
       encodeRecord(c, job.encoders[c]!, record, job.size, out)
       job.afterSubject = record.subject
+      tally.items++
       if (out.pending > 65_536) await out.drain()
       if (enough()) return true
     }
   }
 
-  async #writeTimes(job: JobState, out: PartWriter, enough: () => boolean): Promise<boolean> {
+  async #writeTimes(job: JobState, out: PartWriter, tally: { items: number }, enough: () => boolean): Promise<boolean> {
     const source = mergedBindingsByIndex(this.#d.shards, job.size, job.afterIndex)
     for (;;) {
       const binding = await source.next()
       if (!binding) return false
       encodeTime(job.encoders[VERIFIED_COLUMN]!, binding, out)
       job.afterIndex = binding.index
+      tally.items++
       if (out.pending > 65_536) await out.drain()
       if (enough()) return true
     }

@@ -123,7 +123,7 @@ describe('docs/scale.md', () => {
   }))
 
   it('quotes the code constants and the production settings as they are', async () => {
-    const [{ MAX_SHARDS }, { MERGE_PAGE }, { MAX_BATCH_CHANGES }, { MAX_ROUND_ENTRIES, REVOKE_BATCH }, { MEASURE_STEP, SNAPSHOT_PART_BYTES }] = await Promise.all([
+    const [{ MAX_SHARDS }, { MERGE_RECORDS }, { MAX_BATCH_CHANGES }, { MAX_ROUND_ENTRIES, REVOKE_BATCH }, { BACKGROUND_STEPS, MEASURE_STEP, SNAPSHOT_PART_BYTES }] = await Promise.all([
       import('../../src/core/shards.ts'),
       import('../../src/core/shard-merge.ts'),
       import('../../src/core/binding-shard.ts'),
@@ -132,10 +132,11 @@ describe('docs/scale.md', () => {
     ])
     const actual: Record<string, number> = {
       MAX_SHARDS,
-      MERGE_PAGE,
+      MERGE_RECORDS,
       MAX_BATCH_CHANGES,
       MAX_ROUND_ENTRIES,
       REVOKE_BATCH,
+      BACKGROUND_STEPS,
       MEASURE_STEP,
       SNAPSHOT_PART_BYTES,
       ...Object.fromEntries(['BINDING_SHARDS', 'LOG_ROUND_MS', 'SNAPSHOT_EVERY_ENTRIES', 'SNAPSHOTS_KEPT', 'BINDING_TTL_DAYS'].map((n) => [n, productionVar(n)])),
@@ -147,13 +148,13 @@ describe('docs/scale.md', () => {
   it('computes its per-shard figures from the production shard count', async () => {
     const shards = productionVar('BINDING_SHARDS')
     const { PRODUCTION_SHARDS } = await import('../../bench/snapshot-writer.ts')
-    const { MERGE_PAGE } = await import('../../src/core/shard-merge.ts')
+    const { mergePage, MERGE_RECORDS } = await import('../../src/core/shard-merge.ts')
     const { SNAPSHOT_PART_BYTES } = await import('../../src/core/snapshot-job.ts')
     expect(PRODUCTION_SHARDS).toBe(shards)
     const perShard = scale.match(/^\| bindings per shard \| ([\d,]+) \| ([\d,]+) \|/m)
     expect(perShard?.slice(1).map((n) => Number(n.replace(/,/g, '')))).toEqual([1e8 / shards, 1e9 / shards])
     // What the snapshot writer's merge holds: a page from every shard.
-    expect(scale).toContain(`(${(MERGE_PAGE * shards).toLocaleString('en')} records at ${shards} shards`)
+    expect(scale).toContain(`${mergePage(shards).toLocaleString('en')} records a shard at ${shards} shards (${MERGE_RECORDS.toLocaleString('en')} in all)`)
     // R2's 10,000 parts of a multipart upload, at the writer's part size.
     expect(scale).toContain(`10,000 parts of \`SNAPSHOT_PART_BYTES\` (8 MiB) = ${Math.floor((10_000 * SNAPSHOT_PART_BYTES) / 2 ** 30)} GiB`)
   })
