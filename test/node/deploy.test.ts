@@ -36,7 +36,7 @@ describe('wrangler deploy --dry-run --env production', () => {
 })
 
 describe('wrangler deploy --dry-run -c keyholder/wrangler.toml --env production', () => {
-  it('bundles the key holder alone: its bindings and none of the directory's', async () => {
+  it('bundles the key holder alone: its bindings and none of the directory’s', async () => {
     const keyholderOut = join(out, 'keyholder')
     const { stdout } = await promisify(execFile)('npx', ['wrangler', 'deploy', '--dry-run', '-c', KEYHOLDER_CONFIG, '--env', 'production', '--outdir', keyholderOut], {
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
