@@ -126,6 +126,9 @@ export function evaluationSuite(name: string, operator: Operator) {
       const answers = await Promise.all(Array.from({ length: 30 }, () => evaluate(app.token, elements, tight(100))))
       const granted = answers.filter((r) => r.status === 200)
       expect(granted.length).toBe(14)
+      // Each grant saw the bucket after the ones before it: 93, 86, …, 2, each once.
+      const remaining = granted.map((r) => Number(r.headers.get('X-Evaluations-Remaining'))).sort((a, b) => b - a)
+      expect(remaining).toEqual(Array.from({ length: 14 }, (_, i) => 93 - 7 * i))
       for (const res of answers.filter((r) => r.status !== 200)) {
         await expectError(res, 429, 'evaluations_exhausted')
         // 5 more tokens at one an hour: hours away, in whole seconds.

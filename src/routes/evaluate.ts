@@ -121,7 +121,13 @@ export function evaluationRoutes<E extends EvaluationEnv>(requireApp: Middleware
       security: [{ appToken: [] }],
       request: { body: { required: true, content: { 'application/json': { schema: EvaluateRequest } } } },
       responses: {
-        200: { description: 'the evaluations, in order, and their proof', content: { 'application/json': { schema: EvaluateAnswer } } },
+        200: {
+          description: 'the evaluations, in order, and their proof',
+          headers: {
+            'X-Evaluations-Remaining': { description: "the whole evaluations left in the app's budget after this batch", schema: { type: 'integer', minimum: 0 } },
+          },
+          content: { 'application/json': { schema: EvaluateAnswer } },
+        },
         ...errors('invalid_request', 'malformed_json', 'invalid_element', 'unauthorized', 'body_too_large', 'unsupported_media_type', 'evaluations_exhausted', 'not_configured'),
       },
     }),
