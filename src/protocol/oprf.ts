@@ -155,11 +155,13 @@ export function generateKeyShare(): { secretHex: string; publicKeyHex: string } 
 /**
  * evaluateBatch is the operator's side: each element times its share, with one DLEQ proof for
  * the whole batch. Every element is checked first (OprfError('invalid_element'), naming its
- * index); `rng` fixes the proof's randomness (tests only).
+ * index), and the share (OprfError('invalid_key')); `rng` fixes the proof's randomness (tests only).
  */
 export function evaluateBatch(share: KeyShare, elements: Uint8Array[], rng?: RNG): { evaluations: Uint8Array[]; proof: Uint8Array } {
   if (!Array.isArray(elements) || elements.length === 0) throw new OprfError('invalid_element', 'a batch needs at least one element')
   elements.forEach((e, i) => pointOf(e, 'invalid_element', `element ${i}`))
+  scalarOf(share.secretKey, 'the key share')
+  pointOf(share.publicKey, 'invalid_key', 'the public key')
   const { evaluated, proof } = voprf.blindEvaluateBatch(share.secretKey, share.publicKey, elements, rng)
   return { evaluations: evaluated, proof }
 }
@@ -189,6 +191,7 @@ export function blindNumbers(e164s: string[]): Blinded[] {
  * verifyEvaluation checks one operator's answer: as many evaluations as elements, each a valid
  * element (else OprfError('invalid_element')), and the batch proof valid for exactly these
  * elements, these evaluations in this order, and `publicKey` (else OprfError('proof_invalid')).
+ * A `publicKey` that is not a valid element throws OprfError('invalid_key').
  */
 export function verifyEvaluation(blinded: Blinded[], evaluations: Uint8Array[], proof: Uint8Array, publicKey: Uint8Array): void {
   pointOf(publicKey, 'invalid_key', 'the public key')
