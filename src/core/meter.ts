@@ -82,11 +82,6 @@ export class TokenBucket {
     return { credit: elapsed >= untilFull ? this.#capacity : credit + rate * elapsed, updatedAt: now }
   }
 
-  /** The whole tokens `state` holds at `now`. */
-  remainingAt(state: MeterState | null, now: number): number {
-    return Math.floor(this.refilled(state, now).credit / UNITS_PER_TOKEN)
-  }
-
   /**
    * Takes `n` tokens at `now`, all or none: granted with the new state and the whole tokens
    * left, or refused with the whole seconds (at least 1) after which the same take would be

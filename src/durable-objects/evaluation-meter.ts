@@ -36,11 +36,6 @@ export class EvaluationMeter extends DurableObject<object> {
     return out
   }
 
-  /** The whole evaluations left at `now` under `config` (a full bucket for an app that has taken none). */
-  remaining(config: MeterConfig, now: number): number {
-    return new TokenBucket(config).remainingAt(this.state(), now)
-  }
-
   private state(): MeterState | null {
     const row = this.sql.exec<{ credit: number; updated_at: number }>('SELECT credit, updated_at FROM bucket').toArray()[0]
     return row ? { credit: row.credit, updatedAt: row.updated_at } : null
