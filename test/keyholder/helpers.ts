@@ -33,7 +33,8 @@ const openApi = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'tes
 
 /** The codes the key holder's /openapi.json declares for `method path` under `status`, or null for an undocumented route. */
 export function declaredCodes(method: string, path: string, status: number): string[] | null {
-  const pathname = new URL(path, BASE).pathname
+  // As call() sends it: a path that starts `//` is a path here, not an authority.
+  const pathname = new URL(`${BASE}${path}`).pathname
   const template = Object.keys(openApi.paths).find((t) => new RegExp(`^${t.replace(/\{\w+\}/g, '[^/]+')}$`).test(pathname))
   const operation = template && openApi.paths[template]![method.toLowerCase()]
   if (!operation) return null
