@@ -46,8 +46,10 @@ export async function registerApp(kv: KVNamespace, id: string, name: string, now
   const token = KEYHOLDER_TOKEN_PREFIX + toBase64Url(crypto.getRandomValues(new Uint8Array(32)))
   const tokenHash = sha256Hex(token)
   const record: AppRecord = { v: 1, name, tokenHash, createdAt: now }
-  await kv.put(appKey(id), JSON.stringify(record))
+  // The token's key first: until the record names its hash it is void, so a failure between
+  // the two writes leaves no usable token and no id taken.
   await kv.put(tokenKey(tokenHash), id)
+  await kv.put(appKey(id), JSON.stringify(record))
   const stored = await kv.get<AppRecord>(appKey(id), 'json')
   if (!stored || !digestsEqual(stored.tokenHash, tokenHash)) {
     await kv.delete(tokenKey(tokenHash))

@@ -86,6 +86,16 @@ describe('key holder: DELETE /v1/admin/apps/:id', () => {
     await expectError(await call('DELETE', `/v1/admin/apps/${app.id}`, { token: app.token }), 401, 'unauthorized')
   })
 
+  it('a token key with no record (a registration cut off between its two writes) is void and takes no id', async () => {
+    const id = `cut-${crypto.randomUUID().slice(0, 8)}`
+    const token = 'whodis_kh_' + 'A'.repeat(43)
+    await keyholderEnv.APPS.put(tokenKey(sha256Hex(token)), id)
+    const elements = blindNumbers(numbers(1)).map((b) => toBase64Url(b.element))
+    await expectError(await call('POST', '/v1/evaluate', { token, json: { elements } }), 401, 'unauthorized')
+    expect((await call('POST', '/v1/admin/apps', { token: admin(), json: { id, name: 'Cut' } })).status).toBe(201)
+    await expectError(await call('POST', '/v1/evaluate', { token, json: { elements } }), 401, 'unauthorized')
+  })
+
   it('a token whose record names another token (a lost registration race) is void', async () => {
     const app = await registerApp()
     const record = (await keyholderEnv.APPS.get<Record<string, unknown>>(appKey(app.id), 'json'))!
