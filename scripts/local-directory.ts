@@ -10,6 +10,8 @@ import { unstable_DevEnv } from 'wrangler'
 
 /** wrangler.toml at the repository root, whatever the working directory. */
 export const WRANGLER_CONFIG = fileURLToPath(new URL('../wrangler.toml', import.meta.url))
+/** The key holder's wrangler.toml. */
+export const KEYHOLDER_WRANGLER_CONFIG = fileURLToPath(new URL('../keyholder/wrangler.toml', import.meta.url))
 
 export interface RunningDirectory {
   /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash): wrangler's dev proxy, as `npm start` serves it. */
@@ -24,10 +26,12 @@ export interface RunningDirectory {
 /**
  * Starts the directory with `vars` (secrets included: ADMIN_TOKEN, HMAC_SECRET, LOG_SIGNING_KEY,
  * SMS_PROVIDER, and any overrides of wrangler.toml's [vars]). `.dev.vars` is not read.
- * `entrypoint` replaces wrangler.toml's `main` (a module that exports the same Durable Objects).
+ * `entrypoint` replaces wrangler.toml's `main` (a module that exports the same Durable Objects);
+ * `config` another Worker's wrangler.toml ({@link KEYHOLDER_WRANGLER_CONFIG}: the key holder, with
+ * its ADMIN_TOKEN and OPRF_KEY_SHARE).
  * Wrangler's own log level: `WHODIS_WRANGLER_LOG` (default `error`).
  */
-export async function startLocalDirectory(vars: Record<string, string>, options: { entrypoint?: string } = {}): Promise<RunningDirectory> {
+export async function startLocalDirectory(vars: Record<string, string>, options: { entrypoint?: string; config?: string } = {}): Promise<RunningDirectory> {
   if (!vars.ADMIN_TOKEN) throw new Error('startLocalDirectory: ADMIN_TOKEN is required')
   // The directory never reads `request.cf`; without this miniflare fetches a sample of it from
   // workers.cloudflare.com at startup (and warns after a 3 s timeout when offline).
@@ -45,7 +49,7 @@ export async function startLocalDirectory(vars: Record<string, string>, options:
     dispatch(event)
   }
   const worker = await devEnv.startWorker({
-    config: WRANGLER_CONFIG,
+    config: options.config ?? WRANGLER_CONFIG,
     ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
     envFiles: [],
     bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, { type: 'plain_text' as const, value: v }])),

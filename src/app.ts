@@ -7,12 +7,14 @@ import { except } from 'hono/combine'
 import type { AppEnv } from './env.ts'
 import { ApiError, errorResponse, toApiError } from './errors.ts'
 import { createLogger } from './log.ts'
+import { requireApp } from './middleware/auth.ts'
 import { requireLogKey } from './middleware/log-key.ts'
 import { bodyGuard, requestContext } from './middleware/request.ts'
 import { routeGate } from './middleware/routes.ts'
 import { admin } from './routes/admin.ts'
 import { renderApiDocs, type ApiDoc } from './routes/api-docs.ts'
 import { dev, devRoutesOnly } from './routes/dev.ts'
+import { evaluationRoutes } from './routes/evaluate.ts'
 import { holder } from './routes/holder.ts'
 import { log } from './routes/log.ts'
 import { numbers } from './routes/numbers.ts'
@@ -42,6 +44,7 @@ function openApiConfig(origin: string) {
       { name: 'numbers', description: "Which apps a number can be reached on; an app removes its own binding." },
       { name: 'holder', description: "A number's holder sees every app it is bound to and removes any binding." },
       { name: 'log', description: 'The transparency log (C2SP tlog-tiles): checkpoints, tiles, entry bundles and snapshots.' },
+      { name: 'oprf', description: "The directory's share of the OPRF key that turns numbers into labels: its public key, and metered, proven evaluations." },
     ],
   }
 }
@@ -65,6 +68,7 @@ export function createApp() {
   app.route('/', holder)
   app.route('/', pages)
   app.route('/', log)
+  app.route('/', evaluationRoutes(requireApp))
   app.route('/', dev)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'appToken', {

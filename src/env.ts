@@ -2,8 +2,10 @@
  * The Worker's bindings and the typed configuration read from them.
  * @module
  */
+import { DEFAULT_METER, MAX_METER_SETTING, type MeterConfig } from './core/meter.ts'
 import { ConfigError } from './core/refusals.ts'
 import type { DevOutbox } from './durable-objects/dev-outbox.ts'
+import type { EvaluationMeter } from './durable-objects/evaluation-meter.ts'
 import type { Limiter } from './durable-objects/limiter.ts'
 import type { PhoneChallenge } from './durable-objects/phone-challenge.ts'
 import type { Logger } from './log.ts'
@@ -21,6 +23,8 @@ export interface Env {
   PHONE_CHALLENGE: DurableObjectNamespace<PhoneChallenge>
   LIMITER: DurableObjectNamespace<Limiter>
   OUTBOX: DurableObjectNamespace<DevOutbox>
+  /** Each app's OPRF evaluation budget, one object per app id (src/durable-objects/evaluation-meter.ts). */
+  METER: DurableObjectNamespace<EvaluationMeter>
   /**
    * Rate-limit binding: holder code requests per client address, a per-location flood shield in
    * front of the exact caps (its limit and period are in wrangler.toml; see HOLDER_CLIENT_SHIELD).
@@ -33,6 +37,12 @@ export interface Env {
   HMAC_SECRET?: string
   /** Secret: the log's Ed25519 signer key, `PRIVATE+KEY+<name>+<id>+<key>`. */
   LOG_SIGNING_KEY?: string
+  /** Secret: the directory's share k1 of the OPRF key (a ristretto255 scalar, hex; `npm run keygen -- --oprf`). */
+  OPRF_KEY_SHARE?: string
+  /** OPRF evaluations an app may make at once (default 50,000). */
+  EVALUATIONS_BURST?: string
+  /** OPRF evaluations an app's budget regains per hour (default 1,000). */
+  EVALUATIONS_PER_HOUR?: string
   /** `outbox` (development) or `twilio`. */
   SMS_PROVIDER?: string
   TWILIO_ACCOUNT_SID?: string
@@ -134,8 +144,20 @@ export function readLimits(env: Vars): Limits {
   }
 }
 
+/** Each app's evaluation budget: EVALUATIONS_BURST and EVALUATIONS_PER_HOUR, else {@link DEFAULT_METER}. */
+export function readMeterConfig(env: Vars): MeterConfig {
+  const config = {
+    burst: positiveInt(env, 'EVALUATIONS_BURST', DEFAULT_METER.burst),
+    refillPerHour: positiveInt(env, 'EVALUATIONS_PER_HOUR', DEFAULT_METER.refillPerHour),
+  }
+  for (const [name, value] of [['EVALUATIONS_BURST', config.burst], ['EVALUATIONS_PER_HOUR', config.refillPerHour]] as const) {
+    if (value > MAX_METER_SETTING) throw new ConfigError(`${name} must be at most ${MAX_METER_SETTING}`)
+  }
+  return config
+}
+
 /** Returns a required secret, or throws a {@link ConfigError} naming it. */
-export function requireSecret(env: Vars, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'LOG_SIGNING_KEY'): string {
+export function requireSecret(env: Vars, name: 'ADMIN_TOKEN' | 'HMAC_SECRET' | 'LOG_SIGNING_KEY' | 'OPRF_KEY_SHARE'): string {
   const value = env[name]
   if (typeof value !== 'string' || value === '') throw new ConfigError(`${name} is not set (wrangler secret put ${name})`)
   return value

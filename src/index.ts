@@ -10,6 +10,7 @@ import { createLogger } from './log.ts'
 
 export { BindingShardObject } from './durable-objects/binding-shard.ts'
 export { DevOutbox } from './durable-objects/dev-outbox.ts'
+export { EvaluationMeter } from './durable-objects/evaluation-meter.ts'
 export { Limiter } from './durable-objects/limiter.ts'
 export { PhoneChallenge } from './durable-objects/phone-challenge.ts'
 export { Sequencer } from './durable-objects/sequencer.ts'

@@ -9,12 +9,7 @@ import { readHolderSession } from '../adapters/holder-sessions.ts'
 import { digestsEqual, sha256Hex } from '../crypto.ts'
 import { requireSecret, type AppEnv } from '../env.ts'
 import { ApiError } from '../errors.ts'
-
-function bearer(header: string | undefined): string {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i)
-  if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>')
-  return match[1]!
-}
+import { bearerToken as bearer } from './bearer.ts'
 
 /** Requires the operator's ADMIN_TOKEN. */
 export const requireAdmin = createMiddleware<AppEnv>(async function requireAdmin(c, next) {

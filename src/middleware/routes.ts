@@ -7,7 +7,6 @@
 import { createMiddleware } from 'hono/factory'
 import { TrieRouter } from 'hono/router/trie-router'
 import type { RouterRoute } from 'hono/types'
-import type { AppEnv } from '../env.ts'
 import { ApiError, errorResponse } from '../errors.ts'
 
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'QUERY']
@@ -42,7 +41,7 @@ export class RouteTable {
 /** The gate over the routes `routes()` returns, read on the first request (every route is mounted by then). */
 export function routeGate(routes: () => readonly RouterRoute[]) {
   let table: RouteTable | null = null
-  return createMiddleware<AppEnv>(async function routeGate(c, next) {
+  return createMiddleware(async function routeGate(c, next) {
     table ??= new RouteTable(routes())
     const allowed = table.allowed(c.req.path)
     if (allowed.length === 0) return c.notFound()

@@ -4,27 +4,14 @@
  * @module
  */
 import { z } from '@hono/zod-openapi'
-import { ApiError, ERRORS, type ErrorCode } from '../errors.ts'
+import { ApiError } from '../errors.ts'
 import { fromBase64, toBase64Url } from '../protocol/bytes.ts'
 import { MAX_LOOKUPS } from '../protocol/lookup.ts'
 import { APP_ID, appIdFromPathSegment, NEW_APP_ID } from '../protocol/entry.ts'
 import { InvalidPhoneError, normalizePhone, type PhoneNumber } from '../protocol/phone.ts'
 
 export { APP_ID } from '../protocol/entry.ts'
-
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.string().openapi({ description: 'a stable snake_case code: the table at /docs#errors', example: 'invalid_request' }),
-      message: z.string().openapi({ description: 'what went wrong, for people', example: 'phone: expected string' }),
-    }),
-  })
-  .openapi('Error')
-
-/** The body of `422 wrong_code`: the error and the attempts left before the code is void. */
-export const WrongCodeBody = z
-  .object({ error: ErrorBody.shape.error, attemptsLeft: z.number().int().min(0).max(4).openapi({ example: 4 }) })
-  .openapi('WrongCodeError')
+export { ErrorBody, errors, WrongCodeBody } from './error-responses.ts'
 
 /** Any app id a log may hold (answers, and the app named in a request). */
 export const AppId = z.string().regex(APP_ID).openapi({ example: 'appa' })
@@ -109,40 +96,6 @@ export const Binding = z
     publicKey: z.string().optional().openapi({ description: "the person's own key in the app, as POST /v1/verifications took it, in unpadded base64url" }),
   })
   .openapi('Binding')
-
-const retryAfter = {
-  'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' as const, minimum: 1 } },
-}
-
-/**
- * The error responses of a route, for `responses` of createRoute: one per status of `codes`, each
- * with its codes from {@link ERRORS} as named examples (what /docs lists per route), and `4XX` for
- * any other client error, in the same shape.
- */
-export function errors(...listed: ErrorCode[]) {
-  // Every operation can answer not_configured: the log-key check runs before each (src/middleware/log-key.ts).
-  const codes = listed.includes('not_configured') ? listed : [...listed, 'not_configured' as const]
-  const byStatus = new Map<number, ErrorCode[]>()
-  for (const code of codes) byStatus.set(ERRORS[code].status, [...(byStatus.get(ERRORS[code].status) ?? []), code])
-  const responses = [...byStatus].map(([status, list]) => {
-    const examples = Object.fromEntries(
-      list.map((code) => {
-        const value = { error: { code, message: ERRORS[code].means }, ...(code === 'wrong_code' ? { attemptsLeft: 4 } : {}) }
-        return [code, { summary: ERRORS[code].means, value }]
-      }),
-    )
-    const response = {
-      description: list.join(', '),
-      ...(list.some((code) => 'retryAfter' in ERRORS[code]) ? { headers: retryAfter } : {}),
-      content: { 'application/json': { schema: list.includes('wrong_code') ? WrongCodeBody : ErrorBody, examples } },
-    }
-    return [String(status), response] as const
-  })
-  return {
-    ...Object.fromEntries(responses),
-    '4XX': { description: 'any other client error', content: { 'application/json': { schema: ErrorBody } } },
-  }
-}
 
 /** Normalises a phone or fails with `400 invalid_phone`. */
 export function parsePhone(input: unknown): PhoneNumber {

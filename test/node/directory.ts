@@ -2,14 +2,19 @@
  * Starts the real directory Worker on loopback (wrangler's local runtime, in-memory storage)
  * and drives it over HTTP, as an app would.
  */
-import { startLocalDirectory, type RunningDirectory } from '../../scripts/local-directory.ts'
-import { testSecrets } from '../../vitest.config.mts'
+import { KEYHOLDER_WRANGLER_CONFIG, startLocalDirectory, type RunningDirectory } from '../../scripts/local-directory.ts'
+import { keyholderTestSecrets, testSecrets } from '../../vitest.config.mts'
 
 export type { RunningDirectory }
 
 /** Starts the directory with the test secrets (and any var overrides) on a free loopback port. */
 export function startDirectory(vars: Record<string, string> = {}): Promise<RunningDirectory> {
   return startLocalDirectory({ ...testSecrets, ...vars })
+}
+
+/** Starts the key holder (keyholder/wrangler.toml) with its test secrets (and any var overrides) on a free loopback port. */
+export function startKeyholder(vars: Record<string, string> = {}): Promise<RunningDirectory> {
+  return startLocalDirectory({ ...keyholderTestSecrets, ...vars }, { config: KEYHOLDER_WRANGLER_CONFIG })
 }
 
 /** A small JSON client for one bearer token. */

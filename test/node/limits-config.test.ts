@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs'
 import { unstable_readConfig } from 'wrangler'
 import { describe, expect, it } from 'vitest'
-import { readLimits, type Env } from '../../src/env.ts'
+import { DEFAULT_METER } from '../../src/core/meter.ts'
+import { readLimits, readMeterConfig, type Env } from '../../src/env.ts'
 import { HOLDER_CLIENT_SHIELD } from '../../src/routes/holder-flow.ts'
 
 const config = (env?: string) => unstable_readConfig({ config: new URL('../../wrangler.toml', import.meta.url).pathname, env })
@@ -27,6 +28,19 @@ describe('wrangler.toml limits', () => {
     expect(Object.keys(local)).toContain('SMS_HOLDER_PER_CLIENT_HOUR')
     expect(production).toEqual(local)
     expect(readLimits(local as Partial<Env> as Env)).toEqual(readLimits({} as Env))
+  })
+
+  it('gives the directory and the key holder, in both environments, the evaluation budget the code defaults to', () => {
+    const keyholder = (env?: string) => unstable_readConfig({ config: new URL('../../keyholder/wrangler.toml', import.meta.url).pathname, env })
+    for (const [name, read] of [['directory', config], ['key holder', keyholder]] as const) {
+      for (const env of [undefined, 'production']) {
+        const { EVALUATIONS_BURST, EVALUATIONS_PER_HOUR } = read(env).vars as Record<string, string>
+        expect({ EVALUATIONS_BURST, EVALUATIONS_PER_HOUR }, `${name} ${env ?? 'top level'}`).toEqual({ EVALUATIONS_BURST: '50000', EVALUATIONS_PER_HOUR: '1000' })
+        expect(readMeterConfig({ EVALUATIONS_BURST, EVALUATIONS_PER_HOUR })).toEqual(DEFAULT_METER)
+      }
+    }
+    expect(readMeterConfig({})).toEqual(DEFAULT_METER)
+    for (const bad of ['0', '-1', '1.5', 'lots', '1000000001']) expect(() => readMeterConfig({ EVALUATIONS_BURST: bad }), bad).toThrow(/EVALUATIONS_BURST/)
   })
 
   it('docs/abuse.md states the worst cases the defaults allow', () => {

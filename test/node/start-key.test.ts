@@ -4,13 +4,15 @@
  * the key after the origin it is given.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { devVarsProblem, generateDevSecrets, logOriginFromConfig } from '../../scripts/dev-vars.ts'
+import { devVarsProblem, ensureDevVars, ensureKeyholderDevVars, generateDevSecrets, logOriginFromConfig, readDevVars } from '../../scripts/dev-vars.ts'
+import { toHex } from '../../src/protocol/bytes.ts'
 import { parseSignerKey, parseVerifierKey } from '../../src/protocol/note-keys.ts'
+import { keyShareFromSecret } from '../../src/protocol/oprf.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const TSX = join(REPO, 'node_modules/tsx/dist/cli.mjs')
@@ -62,6 +64,28 @@ describe('npm start', () => {
   })
 })
 
+describe('the OPRF key shares of .dev.vars', () => {
+  it('are generated for the directory and, apart, for the key holder; a .dev.vars from before gets one added', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'whodis-start-'))
+    dirs.push(dir)
+    const directory = (await generateDevSecrets('whodis.localhost/log')).OPRF_KEY_SHARE!
+    expect(keyShareFromSecret(directory).publicKey.length).toBe(32)
+    const keyholder = ensureKeyholderDevVars(join(dir, 'keyholder.dev.vars'))
+    expect(keyholder.created).toBe(true)
+    expect(Object.keys(keyholder.vars).sort()).toEqual(['ADMIN_TOKEN', 'OPRF_KEY_SHARE'])
+    expect(toHex(keyShareFromSecret(keyholder.vars.OPRF_KEY_SHARE!).publicKey)).not.toBe(toHex(keyShareFromSecret(directory).publicKey))
+    expect(ensureKeyholderDevVars(join(dir, 'keyholder.dev.vars'))).toEqual({ vars: keyholder.vars, created: false })
+    // A .dev.vars written before the share existed keeps every line and gains the share, once.
+    const old = join(dir, '.dev.vars')
+    writeFileSync(old, 'ADMIN_TOKEN="a"\nHMAC_SECRET="b"\n')
+    const first = await ensureDevVars(old)
+    expect(first).toMatchObject({ created: false, added: ['OPRF_KEY_SHARE'], vars: { ADMIN_TOKEN: 'a', HMAC_SECRET: 'b' } })
+    expect(readDevVars(old)).toEqual(first.vars)
+    expect(readFileSync(old, 'utf8').startsWith('ADMIN_TOKEN="a"\nHMAC_SECRET="b"\n')).toBe(true)
+    expect(await ensureDevVars(old)).toEqual({ vars: first.vars, created: false, added: [] })
+  })
+})
+
 describe('npm run keygen', () => {
   it('names the key after the origin and says LOG_ORIGIN must equal it', () => {
     const run = runScript('keygen.ts', ['whodis.example/log'])
@@ -74,5 +98,16 @@ describe('npm run keygen', () => {
     const usage = runScript('keygen.ts', [])
     expect(usage.status).toBe(2)
     expect(usage.stderr).toMatch(/LOG_ORIGIN.*must be equal/)
+  })
+
+  it('with --oprf, prints a fresh OPRF key share and the public key the routes publish for it', () => {
+    const shares = [runScript('keygen.ts', ['--oprf']), runScript('keygen.ts', ['--oprf'])].map((run) => {
+      expect(run.status).toBe(0)
+      const secret = run.stdout.match(/^OPRF_KEY_SHARE \(secret\): ([0-9a-f]{64})$/m)![1]!
+      const published = run.stdout.match(/^public key \(published\): +([0-9a-f]{64})$/m)![1]!
+      expect(toHex(keyShareFromSecret(secret).publicKey)).toBe(published)
+      return secret
+    })
+    expect(shares[0]).not.toBe(shares[1])
   })
 })

@@ -1,11 +1,11 @@
 /**
  * `npm start` as a newcomer runs it (scripts/start.ts, wrangler dev, in a directory of its own on
- * a free port): no raw number in anything it prints, whatever form the number takes in a request's
+ * free ports, the key holder beside the directory): no raw number in anything it prints, whatever form the number takes in a request's
  * URL; no offline `Request.cf` warning; and a port in use, or not a port, is one usage line
  * (exit 2) before the banner, with nothing written.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -22,12 +22,15 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
 
-/** A directory laid out like a checkout (wrangler.toml, src), where start.ts writes .dev.vars and .wrangler. */
+/** A directory laid out like a checkout (wrangler.toml, src, keyholder/), where start.ts writes .dev.vars and .wrangler. */
 function checkout(): string {
   const dir = mkdtempSync(join(tmpdir(), 'whodis-start-'))
   dirs.push(dir)
   copyFileSync(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
   symlinkSync(join(ROOT, 'src'), join(dir, 'src'))
+  mkdirSync(join(dir, 'keyholder'))
+  copyFileSync(join(ROOT, 'keyholder', 'wrangler.toml'), join(dir, 'keyholder', 'wrangler.toml'))
+  symlinkSync(join(ROOT, 'keyholder', 'src'), join(dir, 'keyholder', 'src'))
   return dir
 }
 
@@ -46,12 +49,12 @@ interface Started {
   stop: () => void
 }
 
-/** Runs start.ts in `cwd` with WHODIS_PORT, collecting everything it prints (stdout and stderr). */
-function start(cwd: string, port: string): Started {
+/** Runs start.ts in `cwd` with WHODIS_PORT and WHODIS_KEYHOLDER_PORT, collecting everything it prints (stdout and stderr). */
+function start(cwd: string, port: string, keyholderPort: string): Started {
   let output = ''
   const child = spawn(process.execPath, ['--import', TSX, START], {
     cwd,
-    env: { ...process.env, WHODIS_PORT: port, NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...process.env, WHODIS_PORT: port, WHODIS_KEYHOLDER_PORT: keyholderPort, NO_COLOR: '1', FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -84,9 +87,18 @@ describe('npm start', () => {
   it('never prints a number from a request URL, in any form', { timeout: 180_000 }, async () => {
     const dir = checkout()
     const port = await freePort()
-    const run = start(dir, String(port))
+    const keyholderPort = await freePort()
+    const run = start(dir, String(port), String(keyholderPort))
     try {
       await until('Ready on', () => run.output().includes(`Ready on http://127.0.0.1:${port}`))
+      await until('the key holder', () => run.output().includes(`[keyholder] [wrangler:info] Ready on http://127.0.0.1:${keyholderPort}`))
+      expect(run.output()).toContain(`whodis key holder, local (miniflare): http://127.0.0.1:${keyholderPort}`)
+      // The two operators' shares: distinct keys, each published by its own Worker.
+      const keys = await Promise.all([port, keyholderPort].map(async (p) => ((await (await fetch(`http://127.0.0.1:${p}/.well-known/whodis-oprf`)).json()) as { publicKey: string }).publicKey))
+      expect(keys[0]).toMatch(/^[0-9a-f]{64}$/)
+      expect(keys[1]).toMatch(/^[0-9a-f]{64}$/)
+      expect(keys[0]).not.toBe(keys[1])
+      expect(readFileSync(join(dir, 'keyholder', '.dev.vars'), 'utf8')).toMatch(/^OPRF_KEY_SHARE="[0-9a-f]{64}"$/m)
       const base = `http://127.0.0.1:${port}`
       const admin = /^ADMIN_TOKEN="(.+)"$/m.exec(readFileSync(join(dir, '.dev.vars'), 'utf8'))![1]!
       const created = await fetch(`${base}/v1/admin/apps`, {
@@ -137,16 +149,29 @@ describe('npm start', () => {
     const port = (blocker.address() as { port: number }).port
     try {
       const dir = checkout()
-      const run = start(dir, String(port))
+      const free = String(await freePort())
+      const run = start(dir, String(port), free)
       expect(await run.exited).toBe(2)
       expect(run.output()).toBe(
         `npm start: port ${port} on 127.0.0.1 is already in use (another \`npm start\`?); set WHODIS_PORT to a free port, e.g. WHODIS_PORT=8790 npm start\n`,
       )
+      const keyholderBlocked = start(dir, free, String(port))
+      expect(await keyholderBlocked.exited).toBe(2)
+      expect(keyholderBlocked.output()).toBe(
+        `npm start: port ${port} on 127.0.0.1 is already in use (another \`npm start\`?); set WHODIS_KEYHOLDER_PORT to a free port, e.g. WHODIS_KEYHOLDER_PORT=8790 npm start\n`,
+      )
+      const same = start(dir, free, free)
+      expect(await same.exited).toBe(2)
+      expect(same.output()).toBe(`npm start: WHODIS_KEYHOLDER_PORT=${free} is the directory's port too; give the key holder another\n`)
       expect(existsSync(join(dir, '.dev.vars'))).toBe(false)
+      expect(existsSync(join(dir, 'keyholder', '.dev.vars'))).toBe(false)
       for (const bad of ['abc', '70000', '0']) {
-        const refused = start(dir, bad)
+        const refused = start(dir, bad, free)
         expect(await refused.exited).toBe(2)
         expect(refused.output()).toBe(`npm start: WHODIS_PORT=${bad} is not a port (1 to 65535)\n`)
+        const refusedKeyholder = start(dir, free, bad)
+        expect(await refusedKeyholder.exited).toBe(2)
+        expect(refusedKeyholder.output()).toBe(`npm start: WHODIS_KEYHOLDER_PORT=${bad} is not a port (1 to 65535)\n`)
       }
     } finally {
       await new Promise((resolve) => blocker.close(resolve))

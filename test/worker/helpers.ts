@@ -58,7 +58,8 @@ const templates = Object.keys(openApi.paths)
 
 /** The codes the OpenAPI document declares for the operation that serves `method path` under `status`, or null when it documents no such operation. */
 export function declaredCodes(method: string, path: string, status: number): string[] | null {
-  const pathname = new URL(path, BASE).pathname
+  // As call() sends it: a path that starts `//` is a path here, not an authority.
+  const pathname = new URL(`${BASE}${path}`).pathname
   const match = templates.find((t) => t.pattern.test(pathname))
   const operation = match && openApi.paths[match.template]![method.toLowerCase()]
   if (!operation) return null

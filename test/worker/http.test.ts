@@ -75,6 +75,7 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/.well-known/whodis',
+      '/.well-known/whodis-oprf',
       '/log/checkpoint',
       '/log/snapshot/latest',
       '/log/snapshot/{size}/data',
@@ -85,6 +86,7 @@ describe('GET /openapi.json', () => {
       '/v1/admin/apps/{id}',
       '/v1/admin/reassigned',
       '/v1/apps/{id}',
+      '/v1/evaluate',
       '/v1/holder/bindings',
       '/v1/holder/bindings/{app}',
       '/v1/holder/session',

@@ -101,6 +101,8 @@ describe('routing', () => {
 
   it('answers the cases that used to be 415 or 401 as 404 and 405', async () => {
     await expectError(await call('OPTIONS', '/nope'), 404, 'not_found')
+    // A path that starts `//` (an empty first segment) is a path, not a host.
+    await expectError(await call('GET', '//+16505550011'), 404, 'not_found')
     const putMe = await call('PUT', '/me')
     await expectError(putMe, 405, 'method_not_allowed')
     expect(putMe.headers.get('Allow')).toBe('GET, HEAD')
