@@ -16,14 +16,13 @@
  * subjects' projections are written.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { fromBase64 } from '../protocol/bytes.ts'
 import { signCredential } from '../protocol/credential.ts'
 import { decodeEntry, encodeEntry, type RemoveReason, type Subject } from '../protocol/entry.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 import { expiresAt, nextRecord, type BindingEntry } from '../protocol/state.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { AppendRefusal, AppendResult, Clock, EntryLog, Intent, IntentChange, ProjectedBinding, ProjectionSink, ShardStore, StoredBinding, SubjectRecord, Timers } from './ports.ts'
+import type { AppendRefusal, AppendResult, Clock, EntryLog, Intent, IntentChange, Logger, ProjectedBinding, ProjectionSink, ShardStore, StoredBinding, SubjectRecord, Timers } from './ports.ts'
 import { ConfigError, isRefusal, logUnavailable, refuse, type Refusal } from './refusals.ts'
 
 /** What a shard runs on. */

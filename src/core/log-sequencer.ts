@@ -18,7 +18,6 @@
  * cannot exist.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { toBase64 } from '../protocol/bytes.ts'
 import { signCheckpoint } from '../protocol/checkpoint.ts'
 import { decodeBundle, entriesPath, TILE_WIDTH } from '../protocol/tiles.ts'
@@ -26,7 +25,7 @@ import { decodeEntry, encodeEntry, type LogEntry } from '../protocol/entry.ts'
 import { EMPTY_ROOT } from '../protocol/merkle.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 import { applyAppRules, checkAppRules, FoldError, type StateApp } from '../protocol/state.ts'
-import type { Appended, AppendResult, AppRecord, Clock, LogStore, ObjectStore, SequencedResult, ShardClient, Timers, TokenSink, TreeState } from './ports.ts'
+import type { Appended, AppendResult, AppRecord, Clock, Logger, LogStore, ObjectStore, SequencedResult, ShardClient, Timers, TokenSink, TreeState } from './ports.ts'
 import { objectTileFetcher, receiptsFor, TileCache } from './receipts.ts'
 import { ConfigError, logUnavailable, refuse, type Refusal } from './refusals.ts'
 import { SNAPSHOT_PART_BYTES, SnapshotJob, type SnapshotResult } from './snapshot-job.ts'

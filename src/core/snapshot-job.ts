@@ -14,14 +14,13 @@
  * only once the data object is complete.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { fromBase64, toBase64, utf8 } from '../protocol/bytes.ts'
 import type { Subject } from '../protocol/entry.ts'
 import { RightEdge } from '../protocol/merkle.ts'
 import { signNote, type NoteSigner } from '../protocol/note.ts'
 import { Sha256Stream, type Sha256State } from '../protocol/sha256.ts'
 import { formatManifest, type SnapshotApp } from '../protocol/snapshot.ts'
-import type { Appended, AppRecord, Clock, LogStore, ObjectStore, ShardClient } from './ports.ts'
+import type { Appended, AppRecord, Clock, Logger, LogStore, ObjectStore, ShardClient } from './ports.ts'
 import type { Refusal } from './refusals.ts'
 import { COLUMNS, CountingSink, encodeRecord, encodeTime, finishColumn, freshEncoder, INDEX_COLUMN, varint, VERIFIED_COLUMN, type ByteSink, type EncoderState } from './snapshot-encoder.ts'
 import { mergedBindingsByIndex, mergedRecords } from './shard-merge.ts'
