@@ -52,6 +52,8 @@ export interface SequencerDeps {
   log: Logger
   /** Bytes of a snapshot's multipart parts (default {@link SNAPSHOT_PART_BYTES}). */
   partBytes?: number
+  /** Bindings a revocation removes per call to a shard (default {@link REVOKE_BATCH}). */
+  revokeBatch?: number
 }
 
 /** A log entry with its index, as {@link LogSequencer.entries} reads them back. */
@@ -189,7 +191,7 @@ export class LogSequencer {
     if (app.status === 'revoked') return 0
     let job = this.#revokeJob(num) ?? { shard: 0, removed: 0 }
     while (job.shard < shards.count) {
-      const r = await shards.removeApp(job.shard, num, REVOKE_BATCH)
+      const r = await shards.removeApp(job.shard, num, this.#d.revokeBatch ?? REVOKE_BATCH)
       if ('code' in r) throw new Error(`shard ${job.shard} could not remove bindings of app ${app.id}: ${r.message}`)
       job = { shard: r.more ? job.shard : job.shard + 1, removed: job.removed + r.removed }
       store.setMeta(REVOKE_JOB + num, JSON.stringify(job))

@@ -85,6 +85,8 @@ export interface MemoryDirectoryOptions {
   minPartBytes?: number
   /** Bytes of the snapshot writer's parts. */
   partBytes?: number
+  /** Bindings a revocation removes per call to a shard. */
+  revokeBatch?: number
 }
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} }
@@ -161,6 +163,7 @@ export class MemoryDirectory {
       timers: this.timers,
       log,
       ...(this.#options.partBytes ? { partBytes: this.#options.partBytes } : {}),
+      ...(this.#options.revokeBatch ? { revokeBatch: this.#options.revokeBatch } : {}),
     })
     const entryLog: EntryLog = {
       append: async (source, seq, entries) => {
