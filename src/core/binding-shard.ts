@@ -339,10 +339,17 @@ export class BindingShard {
     const { store } = this.#d
     const seq = Number(store.meta(SEQ_KEY) ?? 0) + 1
     const intent: Intent = { seq, changes: changes.map(({ entry, publicKey, verificationId, at }) => ({ entry, publicKey, verificationId, at })) }
-    store.transaction(() => {
-      store.setMeta(SEQ_KEY, String(seq))
-      store.setIntent(intent)
-    })
+    try {
+      store.transaction(() => {
+        store.setMeta(SEQ_KEY, String(seq))
+        store.setIntent(intent)
+      })
+    } catch (err) {
+      // Nothing is recorded: the commands may be sent again as they are. (Uncaught, it left them unanswered.)
+      this.#d.logger.error('intent_failed', { shard: this.#d.id, error: String(err) })
+      for (const p of planned) p.work.resolve(logUnavailable())
+      return
+    }
     let results: AppendResult[]
     try {
       results = await this.#send(intent)

@@ -164,8 +164,6 @@ export class LogSequencer {
         this.#d.store.putApp(app)
         this.#d.store.setMeta(REVOKE_JOB + app.num, JSON.stringify({ shard: 0, removed: 0 }))
       })
-      // Reads stop within KV's propagation window; writes stop now (see append).
-      await this.#d.tokens.delete(app.tokenHash)
     }
     return { ok: true, removed: await this.#revoke(app.num) }
   }
@@ -189,6 +187,9 @@ export class LogSequencer {
     const { store, shards } = this.#d
     const app = this.#apps.get(num)!
     if (app.status === 'revoked') return 0
+    // Writes stopped with the status (see append); reads stop within KV's propagation window. On
+    // every run, so that a failed delete is retried with the batches, before the revocation is logged.
+    await this.#d.tokens.delete(app.tokenHash)
     let job = this.#revokeJob(num) ?? { shard: 0, removed: 0 }
     while (job.shard < shards.count) {
       const r = await shards.removeApp(job.shard, num, this.#d.revokeBatch ?? REVOKE_BATCH)

@@ -73,8 +73,8 @@ interface JobState {
   root: string
   edge: string[]
   apps: SnapshotApp[]
-  /** 0: measure in subject order; 1: measure times; 2: write. */
-  stage: 0 | 1 | 2
+  /** 0: measure in subject order; 1: measure times; 2: write; 3: written, the manifest remains. */
+  stage: 0 | 1 | 2 | 3
   /** In the write stage: -1 the header, then the column being written. */
   column: number
   /** The subject or log index the current pass resumes after. */
@@ -191,6 +191,8 @@ export class SnapshotJob {
   async #step(job: JobState, budget: number): Promise<boolean> {
     if (job.stage === 0) return this.#measureRecords(job, budget)
     if (job.stage === 1) return this.#measureTimes(job, budget)
+    // Completed uploads cannot be completed again: a failure after the data is whole retries only the manifest.
+    if (job.stage === 3) return true
     return this.#write(job)
   }
 
@@ -277,6 +279,7 @@ export class SnapshotJob {
       await out.drain()
     }
     const carry = await out.close(done)
+    if (done) job.stage = 3
     this.#save(job, carry)
     return done
   }
@@ -429,6 +432,9 @@ class PartWriter implements ByteSink {
         await this.#compressed(value as Uint8Array)
       }
     })()
+    // A failed part upload errors the gzip stream, so that a write waiting on it fails instead of
+    // waiting forever; close() reports the failure itself.
+    this.#pump.catch((err: unknown) => this.#writer.abort(err).catch(() => {}))
   }
 
   /** Uncompressed bytes not yet handed to gzip. */
