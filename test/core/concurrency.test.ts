@@ -51,7 +51,7 @@ describe('commands sent at once', () => {
           if ('index' in r) {
             claimed.push(r.index)
             const entry = decodeEntry(log[r.index]!)
-            expect(entry, JSON.stringify(x)).toMatchObject(x.kind === 'bind' ? { kind: (r as { op: string }).op, subject, app: APPS[x.app]!.num } : { kind: 'remove', subject, app: APPS[x.app]!.num, reason: 'holder' })
+            expect(entry, JSON.stringify(x)).toMatchObject(x.kind === 'bind' ? { kind: (r as unknown as { op: string }).op, subject, app: APPS[x.app]!.num } : { kind: 'remove', subject, app: APPS[x.app]!.num, reason: 'holder' })
           } else if ('removed' in r) removedByReassign += r.removed
         }
         // Distinct indexes, and exactly the accepted changes in the log.
