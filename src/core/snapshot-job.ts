@@ -278,10 +278,24 @@ export class SnapshotJob {
       }
       await out.drain()
     }
-    const carry = await out.close(done)
+    let carry: Uint8Array
+    try {
+      carry = await out.close(done)
+    } catch (err) {
+      // A completed upload cannot be completed again, and a crash between the completion and the
+      // save below leaves a job that would try: the file is written again from its header, byte
+      // for byte the same, in a new upload.
+      if (done && job.upload !== null) this.#restartWrite(job)
+      throw err
+    }
     if (done) job.stage = 3
     this.#save(job, carry)
     return done
+  }
+
+  #restartWrite(job: JobState): void {
+    Object.assign(job, { column: -1, afterSubject: null, afterIndex: -1, encoders: COLUMNS.map(() => freshEncoder()), upload: null, parts: [], sha: new Sha256Stream().state(), bytes: 0 })
+    this.#save(job, new Uint8Array(0))
   }
 
   async #writeRecords(job: JobState, c: number, out: PartWriter, enough: () => boolean): Promise<boolean> {

@@ -179,11 +179,11 @@ export async function flush(times = 5): Promise<void> {
 
 /** Runs the alarms until nothing is left to do: rounds signed, intents sent, projections written. */
 export async function settle(d: MemoryDirectory): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await flush()
+  for (let i = 0; i < 2; i++) {
+    await flush(2)
     await d.tick()
   }
-  await flush()
+  await flush(2)
 }
 
 /** A verification command for `subject` (a number from 1 650 555 0000 on). */
