@@ -307,3 +307,49 @@ describe('a snapshot written in several steps', () => {
     await expectCheckpointsConsistent(o.d, o.checkpoints)
   })
 })
+
+describe('a round of a sequencer that was replaced', () => {
+  it('cannot commit over the new one: the tree compare-and-swap refuses it, and no inconsistent checkpoint is signed', async () => {
+    const o = observedDirectory({ shards: 2 })
+    const [s1, s2, s3] = subjectsFrom(16_700_000_000, 3)
+    await o.d.sequencer.registerApp('appa', 'App A', 'token-a')
+    await o.d.shardFor(s1!).bind([bindCommand(s1!, APPA, 'v1', o.clock.now)])
+    await settle(o.d)
+    // The next bundle write waits until released: the old process's round stops there.
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let held = false
+    const put = o.d.objects.put.bind(o.d.objects)
+    o.d.objects.put = async (key, data) => {
+      if (!held && key.startsWith('tile/entries/')) {
+        held = true
+        await gate
+      }
+      return put(key, data)
+    }
+    const moved: string[] = []
+    const commitTree = o.d.logStore.commitTree.bind(o.d.logStore)
+    o.d.logStore.commitTree = (expected, next) => {
+      try {
+        commitTree(expected, next)
+      } catch (err) {
+        moved.push(`${(err as Error).name}: ${expected} → ${next.size}`)
+        throw err
+      }
+    }
+    const stale = o.d.shardFor(s2!).bind([bindCommand(s2!, APPA, 'v2', o.clock.now)])
+    while (!held) await flush(1)
+    // A new process starts over the same stores while the old round waits; it sequences the pooled entry and more.
+    o.d.restart()
+    const [fresh] = await o.d.shardFor(s3!).bind([bindCommand(s3!, APPA, 'v3', o.clock.now)])
+    expect(fresh).toMatchObject({ ok: true })
+    const sizeThen = o.d.logStore.tree().size
+    release()
+    await stale.catch(() => {})
+    await settle(o.d)
+    expect(moved).toEqual([`TreeMovedError: 2 → 3`])
+    expect(o.d.logStore.tree().size).toBe(sizeThen)
+    expectStateIsFold(o, [s1!, s2!, s3!])
+    expect(await expectCheckpointsConsistent(o.d, o.checkpoints)).toContain(sizeThen)
+  })
+})
