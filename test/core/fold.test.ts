@@ -2,7 +2,7 @@
  * One rule set: over random sequences of commands (adds and renews with and without keys,
  * verifications checked again, removals by the app and by the holder, reassigned numbers, the
  * expiry sweep in small batches after the clock moves on, app registrations and revocations,
- * commands sent together, restarts), the directory's shards, projection and registry always
+ * commands sent together, restarts, and crashes at a random port call of a command), the directory's shards, projection and registry always
  * equal the fold mirrors run (`DirectoryState.apply`) of its whole log from entry 0, the fold
  * accepts every entry as it is appended, and each command's answer is the one the fold before
  * it implies.
@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeEntry, encodeEntry, type Subject } from '../../src/protocol/entry.ts'
 import { toBase64Url } from '../../src/protocol/bytes.ts'
 import { expiresAt, type DirectoryState } from '../../src/protocol/state.ts'
-import { bindCommand, expectCheckpointsConsistent, expectStateIsFold, logEntries, observedDirectory, type Observed } from './harness.ts'
+import { bindCommand, expectCheckpointsConsistent, expectStateIsFold, flush, logEntries, observedDirectory, settle, type Observed } from './harness.ts'
 
 const APP_IDS = ['appa', 'appb', 'appc']
 const SUBJECTS: Subject[] = Array.from({ length: 6 }, (_, i) => 16505550000 + i * 7919)
@@ -25,7 +25,7 @@ type Single =
   | { kind: 'unbind'; subject: number; app: number; by: 'app' | 'holder' }
   | { kind: 'reassign'; subject: number; backSeconds: number }
   | { kind: 'expire'; days: number; limit: number }
-type Command = { wait: number } & (Single | { kind: 'together'; commands: Single[] } | { kind: 'restart' })
+type Command = { wait: number } & (Single | { kind: 'together'; commands: Single[] } | { kind: 'restart' } | { kind: 'crash'; command: Single; after: number })
 
 const single: fc.Arbitrary<Single> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('register' as const), app: fc.nat(APP_IDS.length - 1) }) },
@@ -51,6 +51,7 @@ const command: fc.Arbitrary<Command> = fc.tuple(
     { weight: 10, arbitrary: single },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('together' as const), commands: fc.array(single, { minLength: 2, maxLength: 6 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), command: single, after: fc.nat(60) }) },
   ),
 ).map(([wait, c]) => ({ wait, ...c }) as Command)
 
@@ -155,9 +156,30 @@ class Run {
     }
   }
 
+  // Runs `command` until its port call `after`, then every call fails (the process dies), and a
+  // new process starts over the same stores and runs its alarms.
+  async crash(command: Single, after: number): Promise<void> {
+    const { faults } = this.d
+    faults.calls.length = 0
+    faults.recording = true
+    const lift = faults.inject({ port: '*', after })
+    let done = false
+    void this.run(command, null)
+      .catch(() => {})
+      .finally(() => (done = true))
+    while (!done && faults.calls.length <= after) await flush(1)
+    await flush()
+    lift()
+    faults.recording = false
+    faults.calls.length = 0
+    this.d.restart()
+    await settle(this.d)
+  }
+
   async step(c: Command): Promise<void> {
     this.o.clock.now += c.wait
     if (c.kind === 'restart') this.d.restart()
+    else if (c.kind === 'crash') await this.crash(c.command, c.after)
     else if (c.kind === 'together') await Promise.all(c.commands.map((x) => this.run(x, null)))
     else await this.run(c, expectStateIsFold(this.o, SUBJECTS))
     expectStateIsFold(this.o, SUBJECTS)
