@@ -4,12 +4,10 @@
  * @module
  */
 
-/** A logger bound to one request or event. */
-export interface Logger {
-  info(event: string, fields?: Record<string, unknown>): void
-  warn(event: string, fields?: Record<string, unknown>): void
-  error(event: string, fields?: Record<string, unknown>): void
-}
+import type { Logger } from './core/ports.ts'
+
+/** A logger bound to one request or event (the core's port, defined there so that the core imports nothing outside it). */
+export type { Logger }
 
 /** A logger that writes one JSON object per line with `base` fields on each. */
 export function createLogger(base: Record<string, unknown> = {}): Logger {

@@ -16,17 +16,9 @@ import { RightEdge } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import type { SnapshotApp, SnapshotColumns } from '../../src/protocol/snapshot.ts'
 import { MirrorError } from './errors.ts'
-import { SnapshotBindingCheck, verifySnapshotData, type SnapshotFile } from './snapshot.ts'
+import { SnapshotBindingCheck, verifySnapshotData, type BindingCheck, type SnapshotFile } from './snapshot.ts'
 import { type BuildOrder, IndexBuilder, type IndexParts, StoreError, SubjectIndex } from './store/index.ts'
 import { parseLogKey } from './trust.ts'
-
-/** What `hashesFromTiles` feeds with the log's leaf hashes. */
-export interface BindingCheck {
-  /** The leaf hashes of log entries `first`, `first + 1`, ... lie in `leaves[0 ..]`, `count` of them (in log order). */
-  leaves(first: number, leaves: Uint8Array, count: number): void
-  /** Resolves once every binding is checked; rejects with the first mismatch (`bad_snapshot`). */
-  done(): Promise<void>
-}
 
 /** What a bootstrap needs of a snapshot. */
 export interface DecodedSnapshot {

@@ -25,7 +25,6 @@ import { MirrorError } from './errors.ts'
 import type { HashFile } from './hashes.ts'
 import type { LogClient } from './log-client.ts'
 import type { Progress } from './logger.ts'
-import type { BindingCheck } from './snapshot-worker.ts'
 import { verifyManifest } from './trust.ts'
 import { HashBatch, simdAvailable } from './sha256x4.ts'
 import { TILE_STORED_BYTES, TreeAppender } from './tile-hash.ts'
@@ -242,6 +241,14 @@ export async function checkSnapshotApps(client: LogClient, apps: readonly Snapsh
       throw bad(`it names app ${app.num} "${app.id}", but log entry ${index} does not register it so`)
     }
   }
+}
+
+/** What `hashesFromTiles` feeds with the log's leaf hashes. */
+export interface BindingCheck {
+  /** The leaf hashes of log entries `first`, `first + 1`, ... lie in `leaves[0 ..]`, `count` of them (in log order). */
+  leaves(first: number, leaves: Uint8Array, count: number): void
+  /** Resolves once every binding is checked; rejects with the first mismatch (`bad_snapshot`). */
+  done(): Promise<void>
 }
 
 /**

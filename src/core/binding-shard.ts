@@ -16,14 +16,13 @@
  * subjects' projections are written.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { fromBase64 } from '../protocol/bytes.ts'
 import { signCredential } from '../protocol/credential.ts'
 import { decodeEntry, encodeEntry, type RemoveReason, type Subject } from '../protocol/entry.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 import { expiresAt, nextRecord, type BindingEntry } from '../protocol/state.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { AppendRefusal, AppendResult, Clock, EntryLog, Intent, IntentChange, ProjectedBinding, ProjectionSink, ShardStore, StoredBinding, SubjectRecord, Timers } from './ports.ts'
+import type { AppendRefusal, AppendResult, Clock, EntryLog, Intent, IntentChange, Logger, ProjectedBinding, ProjectionSink, ShardStore, StoredBinding, SubjectRecord, Timers } from './ports.ts'
 import { ConfigError, isRefusal, logUnavailable, refuse, type Refusal } from './refusals.ts'
 
 /** What a shard runs on. */
@@ -340,10 +339,17 @@ export class BindingShard {
     const { store } = this.#d
     const seq = Number(store.meta(SEQ_KEY) ?? 0) + 1
     const intent: Intent = { seq, changes: changes.map(({ entry, publicKey, verificationId, at }) => ({ entry, publicKey, verificationId, at })) }
-    store.transaction(() => {
-      store.setMeta(SEQ_KEY, String(seq))
-      store.setIntent(intent)
-    })
+    try {
+      store.transaction(() => {
+        store.setMeta(SEQ_KEY, String(seq))
+        store.setIntent(intent)
+      })
+    } catch (err) {
+      // Nothing is recorded: the commands may be sent again as they are. (Uncaught, it left them unanswered.)
+      this.#d.logger.error('intent_failed', { shard: this.#d.id, error: String(err) })
+      for (const p of planned) p.work.resolve(logUnavailable())
+      return
+    }
     let results: AppendResult[]
     try {
       results = await this.#send(intent)

@@ -18,7 +18,6 @@
  * cannot exist.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { toBase64 } from '../protocol/bytes.ts'
 import { signCheckpoint } from '../protocol/checkpoint.ts'
 import { decodeBundle, entriesPath, TILE_WIDTH } from '../protocol/tiles.ts'
@@ -26,7 +25,7 @@ import { decodeEntry, encodeEntry, type LogEntry } from '../protocol/entry.ts'
 import { EMPTY_ROOT } from '../protocol/merkle.ts'
 import type { NoteSigner } from '../protocol/note.ts'
 import { applyAppRules, checkAppRules, FoldError, type StateApp } from '../protocol/state.ts'
-import type { Appended, AppendResult, AppRecord, Clock, LogStore, ObjectStore, SequencedResult, ShardClient, Timers, TokenSink, TreeState } from './ports.ts'
+import type { Appended, AppendResult, AppRecord, Clock, Logger, LogStore, ObjectStore, SequencedResult, ShardClient, Timers, TokenSink, TreeState } from './ports.ts'
 import { objectTileFetcher, receiptsFor, TileCache } from './receipts.ts'
 import { ConfigError, logUnavailable, refuse, type Refusal } from './refusals.ts'
 import { SNAPSHOT_PART_BYTES, SnapshotJob, type SnapshotResult } from './snapshot-job.ts'
@@ -53,6 +52,8 @@ export interface SequencerDeps {
   log: Logger
   /** Bytes of a snapshot's multipart parts (default {@link SNAPSHOT_PART_BYTES}). */
   partBytes?: number
+  /** Bindings a revocation removes per call to a shard (default {@link REVOKE_BATCH}). */
+  revokeBatch?: number
 }
 
 /** A log entry with its index, as {@link LogSequencer.entries} reads them back. */
@@ -164,8 +165,6 @@ export class LogSequencer {
         this.#d.store.putApp(app)
         this.#d.store.setMeta(REVOKE_JOB + app.num, JSON.stringify({ shard: 0, removed: 0 }))
       })
-      // Reads stop within KV's propagation window; writes stop now (see append).
-      await this.#d.tokens.delete(app.tokenHash)
     }
     return { ok: true, removed: await this.#revoke(app.num) }
   }
@@ -189,9 +188,12 @@ export class LogSequencer {
     const { store, shards } = this.#d
     const app = this.#apps.get(num)!
     if (app.status === 'revoked') return 0
+    // Writes stopped with the status (see append); reads stop within KV's propagation window. On
+    // every run, so that a failed delete is retried with the batches, before the revocation is logged.
+    await this.#d.tokens.delete(app.tokenHash)
     let job = this.#revokeJob(num) ?? { shard: 0, removed: 0 }
     while (job.shard < shards.count) {
-      const r = await shards.removeApp(job.shard, num, REVOKE_BATCH)
+      const r = await shards.removeApp(job.shard, num, this.#d.revokeBatch ?? REVOKE_BATCH)
       if ('code' in r) throw new Error(`shard ${job.shard} could not remove bindings of app ${app.id}: ${r.message}`)
       job = { shard: r.more ? job.shard : job.shard + 1, removed: job.removed + r.removed }
       store.setMeta(REVOKE_JOB + num, JSON.stringify(job))

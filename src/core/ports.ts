@@ -11,6 +11,13 @@ import type { LogEntry, Subject } from '../protocol/entry.ts'
 import type { Hash } from '../protocol/merkle.ts'
 import type { StateBinding } from '../protocol/state.ts'
 
+/** Structured log lines (src/log.ts writes them as JSON). Never pass a raw phone number or code. */
+export interface Logger {
+  info(event: string, fields?: Record<string, unknown>): void
+  warn(event: string, fields?: Record<string, unknown>): void
+  error(event: string, fields?: Record<string, unknown>): void
+}
+
 /** Epoch milliseconds. Injected, so that tests and the core agree on time. */
 export type Clock = () => number
 

@@ -14,14 +14,13 @@
  * only once the data object is complete.
  * @module
  */
-import type { Logger } from '../log.ts'
 import { fromBase64, toBase64, utf8 } from '../protocol/bytes.ts'
 import type { Subject } from '../protocol/entry.ts'
 import { RightEdge } from '../protocol/merkle.ts'
 import { signNote, type NoteSigner } from '../protocol/note.ts'
 import { Sha256Stream, type Sha256State } from '../protocol/sha256.ts'
 import { formatManifest, type SnapshotApp } from '../protocol/snapshot.ts'
-import type { Appended, AppRecord, Clock, LogStore, ObjectStore, ShardClient } from './ports.ts'
+import type { Appended, AppRecord, Clock, Logger, LogStore, ObjectStore, ShardClient } from './ports.ts'
 import type { Refusal } from './refusals.ts'
 import { COLUMNS, CountingSink, encodeRecord, encodeTime, finishColumn, freshEncoder, INDEX_COLUMN, varint, VERIFIED_COLUMN, type ByteSink, type EncoderState } from './snapshot-encoder.ts'
 import { mergedBindingsByIndex, mergedRecords } from './shard-merge.ts'
@@ -83,8 +82,8 @@ interface JobState {
   root: string
   edge: string[]
   apps: SnapshotApp[]
-  /** 0: measure in subject order; 1: measure times; 2: write. */
-  stage: 0 | 1 | 2
+  /** 0: measure in subject order; 1: measure times; 2: write; 3: written, the manifest remains. */
+  stage: 0 | 1 | 2 | 3
   /** In the write stage: -1 the header, then the column being written. */
   column: number
   /** The subject or log index the current pass resumes after. */
@@ -216,6 +215,8 @@ export class SnapshotJob {
   async #step(job: JobState, budget: number): Promise<boolean> {
     if (job.stage === 0) return this.#measureRecords(job, budget)
     if (job.stage === 1) return this.#measureTimes(job, budget)
+    // Completed uploads cannot be completed again: a failure after the data is whole retries only the manifest.
+    if (job.stage === 3) return true
     return this.#write(job, budget)
   }
 
@@ -303,9 +304,24 @@ export class SnapshotJob {
       }
       await out.drain()
     }
-    const carry = await out.close(done)
+    let carry: Uint8Array
+    try {
+      carry = await out.close(done)
+    } catch (err) {
+      // A completed upload cannot be completed again, and a crash between the completion and the
+      // save below leaves a job that would try: the file is written again from its header, byte
+      // for byte the same, in a new upload.
+      if (done && job.upload !== null) this.#restartWrite(job)
+      throw err
+    }
+    if (done) job.stage = 3
     this.#save(job, carry)
     return done
+  }
+
+  #restartWrite(job: JobState): void {
+    Object.assign(job, { column: -1, afterSubject: null, afterIndex: -1, encoders: COLUMNS.map(() => freshEncoder()), upload: null, parts: [], sha: new Sha256Stream().state(), bytes: 0 })
+    this.#save(job, new Uint8Array(0))
   }
 
   async #writeRecords(job: JobState, c: number, out: PartWriter, tally: { items: number }, enough: () => boolean): Promise<boolean> {
@@ -458,6 +474,9 @@ class PartWriter implements ByteSink {
         await this.#compressed(value as Uint8Array)
       }
     })()
+    // A failed part upload errors the gzip stream, so that a write waiting on it fails instead of
+    // waiting forever; close() reports the failure itself.
+    this.#pump.catch((err: unknown) => this.#writer.abort(err).catch(() => {}))
   }
 
   /** Uncompressed bytes not yet handed to gzip. */

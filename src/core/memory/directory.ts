@@ -6,12 +6,11 @@
  * benchmarks run the real core this way, in Node, without the Workers runtime.
  * @module
  */
-import type { Logger } from '../../log.ts'
 import type { Subject } from '../../protocol/entry.ts'
 import { noteSignerFromKey, type NoteSigner } from '../../protocol/note.ts'
 import { BindingShard } from '../binding-shard.ts'
 import { LogSequencer, type SequencerConfig } from '../log-sequencer.ts'
-import type { EntryLog, ProjectedBinding, ProjectionSink, ShardClient, Timers, TokenSink } from '../ports.ts'
+import type { EntryLog, Logger, ProjectedBinding, ProjectionSink, ShardClient, Timers, TokenSink } from '../ports.ts'
 import { isRefusal } from '../refusals.ts'
 import { shardOf } from '../shards.ts'
 import { Faults } from './faults.ts'
@@ -86,6 +85,8 @@ export interface MemoryDirectoryOptions {
   minPartBytes?: number
   /** Bytes of the snapshot writer's parts. */
   partBytes?: number
+  /** Bindings a revocation removes per call to a shard. */
+  revokeBatch?: number
 }
 
 const QUIET: Logger = { info() {}, warn() {}, error() {} }
@@ -162,6 +163,7 @@ export class MemoryDirectory {
       timers: this.timers,
       log,
       ...(this.#options.partBytes ? { partBytes: this.#options.partBytes } : {}),
+      ...(this.#options.revokeBatch ? { revokeBatch: this.#options.revokeBatch } : {}),
     })
     const entryLog: EntryLog = {
       append: async (source, seq, entries) => {

@@ -5,7 +5,11 @@
  * @module
  */
 
-/** What a rule matches: a port (`objects`, `log`, `shard`, `projection`, `tokens`, `sequencer`...), an operation, a key. */
+/**
+ * What a rule matches: a port (`objects`, `log`, `shard`, `projection`, `tokens`, `sequencer`...)
+ * or `*` for every port, an operation, a key. `{ port: '*', after: k }` fails every call from the
+ * k-th (from 0) on, a crash; with `times: 1`, only the k-th.
+ */
 export interface FaultRule {
   port: string
   op?: string
@@ -46,7 +50,7 @@ export class Faults {
   check(port: string, op: string, key = ''): void {
     if (this.recording) this.calls.push(`${port}.${op} ${key}`.trim())
     for (const r of this.#rules) {
-      if (r.port !== port || (r.op !== undefined && r.op !== op)) continue
+      if ((r.port !== '*' && r.port !== port) || (r.op !== undefined && r.op !== op)) continue
       if (r.key !== undefined && !(typeof r.key === 'string' ? key === r.key : r.key.test(key))) continue
       r.seen++
       if (r.seen <= (r.after ?? 0)) continue
