@@ -202,7 +202,7 @@ const LISTEN_FAILURES: Readonly<Record<string, [string, 'port' | 'host']>> = {
  * listen: binds `server`, or throws a `usage` error saying why it cannot (`details.setting`
  * names what to change: `port` or `host`). A port in use is a configuration mistake, not a bug.
  */
-async function listen(server: Server, port: number, host: string): Promise<void> {
+export async function listen(server: Server, port: number, host: string): Promise<void> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -1,0 +1,267 @@
+/** The tlog-witness: the spec's status codes, one winner per size, durable state, no split view cosigned. */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { toBase64, toHex, utf8 } from '../../src/protocol/bytes.ts'
+import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
+import {
+  addCosignatures,
+  cosignatureSignerFromKey,
+  cosignatureVerifierKeyOf,
+  formatCosignatureSignerKey,
+  verifyCosignatures,
+  type CosignatureSigner,
+} from '../../src/protocol/cosignature.ts'
+import { randomSeed, signerFromSeed } from '../../src/protocol/ed25519.ts'
+import { proveTree, storedHashes, treeHash, type Hash } from '../../src/protocol/merkle.ts'
+import { noteSignerFromKey, type NoteSigner } from '../../src/protocol/note.ts'
+import { formatSignerKey, parseCosignatureVerifierKey, parseVerifierKey } from '../../src/protocol/note-keys.ts'
+import { Witness, type WitnessOptions } from '../src/witness.ts'
+import { startWitnessServer } from '../src/witness-server.ts'
+
+const ORIGIN = 'log.example/witnessed'
+const NOW_MS = 1_700_000_000_000
+
+/** An in-memory RFC 6962 tree that hands out signed checkpoints and consistency proofs. */
+class TestLog {
+  private stored: Hash[] = []
+  size = 0
+  constructor(
+    readonly signer: NoteSigner,
+    private readonly prefix = 'a',
+  ) {}
+  static async create(origin = ORIGIN, prefix = 'a'): Promise<TestLog> {
+    const seed = randomSeed()
+    const { publicKey } = await signerFromSeed(seed)
+    return new TestLog(await noteSignerFromKey(formatSignerKey(origin, seed, publicKey)), prefix)
+  }
+  get verifierKey() {
+    return parseVerifierKey(`${this.signer.name}+${toHex(this.signer.keyId)}+${toBase64(Uint8Array.of(1, ...this.signer.publicKey))}`)
+  }
+  private read = (ix: number[]) => ix.map((i) => this.stored[i]!)
+  grow(to: number): void {
+    for (let n = this.size; n < to; n++) this.stored.push(...storedHashes(n, utf8(`${this.prefix}${n}`), this.read))
+    this.size = to
+  }
+  root(size = this.size): Hash {
+    return treeHash(size, this.read)
+  }
+  async checkpoint(size = this.size, root = this.root(size)): Promise<string> {
+    return signCheckpoint({ origin: this.signer.name, size, rootHash: root, extensions: [] }, this.signer)
+  }
+  proof(from: number, to = this.size): Hash[] {
+    return from === 0 || from === to ? [] : proveTree(to, from, this.read)
+  }
+  async request(old: number, size = this.size, opts: { proof?: Hash[]; note?: string } = {}): Promise<string> {
+    const proof = opts.proof ?? this.proof(old, size)
+    const note = opts.note ?? (await this.checkpoint(size))
+    return `old ${old}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${note}`
+  }
+}
+
+const dirs: string[] = []
+const witnesses: Witness[] = []
+afterEach(async () => {
+  await Promise.all(witnesses.splice(0).map((w) => w.close()))
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+async function witnessSigner(): Promise<CosignatureSigner> {
+  const seed = randomSeed()
+  const { publicKey } = await signerFromSeed(seed)
+  return cosignatureSignerFromKey(formatCosignatureSignerKey('witness.example/w1', seed, publicKey))
+}
+
+async function setup(log?: TestLog, extra: Partial<WitnessOptions> = {}) {
+  const theLog = log ?? (await TestLog.create())
+  const stateDir = await mkdtemp(join(tmpdir(), 'whodis-witness-'))
+  dirs.push(stateDir)
+  const signer = await witnessSigner()
+  const options: WitnessOptions = { logKeys: [theLog.verifierKey], signer, stateDir, now: () => NOW_MS, ...extra }
+  const witness = await Witness.open(options)
+  witnesses.push(witness)
+  return { log: theLog, witness, signer, options, stateDir }
+}
+
+describe('add-checkpoint status codes (C2SP tlog-witness)', () => {
+  it('cosigns from 0, then from its latest size with a consistency proof; the line verifies as cosignature/v1', async () => {
+    const { log, witness, signer } = await setup()
+    log.grow(5)
+    const first = await witness.addCheckpoint(await log.request(0))
+    expect(first.status).toBe(200)
+    expect(first.body).toMatch(/^\u2014 witness\.example\/w1 [A-Za-z0-9+/=]+\n$/)
+    log.grow(13)
+    const second = await witness.addCheckpoint(await log.request(5))
+    expect(second.status).toBe(200)
+    const note = addCosignatures(await log.checkpoint(), second.body)
+    const check = await verifyCosignatures(note, [parseCosignatureVerifierKey(cosignatureVerifierKeyOf(signer))], { threshold: 1, now: () => NOW_MS })
+    expect(check.cosigners[0]!.timestamp).toBe(NOW_MS / 1000)
+    expect(witness.tree(ORIGIN)!.size).toBe(13)
+  })
+
+  it('404 for an unknown origin, 403 for no or a bad log signature', async () => {
+    const { log, witness } = await setup()
+    log.grow(3)
+    const stranger = await TestLog.create('other.example/log')
+    stranger.grow(3)
+    expect((await witness.addCheckpoint(await stranger.request(0))).status).toBe(404)
+    // Same origin, another key: no signature by a trusted key.
+    const impostor = await TestLog.create(ORIGIN, 'evil')
+    impostor.grow(3)
+    expect((await witness.addCheckpoint(await impostor.request(0))).status).toBe(403)
+    // A trusted key's line that does not verify, next to a valid one.
+    const good = await log.checkpoint()
+    const sigLine = good.slice(good.lastIndexOf('\u2014 '))
+    const flipped = sigLine.replace(/[A-Za-z0-9](?==*\n$)/, (c) => (c === 'A' ? 'B' : 'A'))
+    expect((await witness.addCheckpoint(await log.request(0, 3, { note: good + flipped }))).status).toBe(403)
+    expect(witness.tree(ORIGIN)).toBeNull()
+  })
+
+  it('409 with the latest size as text/x.tlog.size when old is not its latest size; 400 when old > size', async () => {
+    const { log, witness } = await setup()
+    log.grow(8)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    log.grow(10)
+    const stale = await witness.addCheckpoint(await log.request(4))
+    expect(stale).toEqual({ status: 409, contentType: 'text/x.tlog.size', body: '8\n' })
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(409)
+    expect((await witness.addCheckpoint(await log.request(11, 10, { proof: [] }))).status).toBe(400)
+  })
+
+  it('422 for a bad proof, a proof from 0, a non-empty size-0 root, a rollback root at the same size', async () => {
+    const { log, witness } = await setup()
+    log.grow(6)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    log.grow(9)
+    const wrong = log.proof(6).map((h, i) => (i === 0 ? new Uint8Array(32).fill(1) : h))
+    expect((await witness.addCheckpoint(await log.request(6, 9, { proof: wrong }))).status).toBe(422)
+    expect((await witness.addCheckpoint(await log.request(6, 9, { proof: [] }))).status).toBe(422)
+    const fresh = await setup(log)
+    expect((await fresh.witness.addCheckpoint(await log.request(0, 9, { proof: log.proof(6) }))).status).toBe(422)
+    const emptyWrong = await log.checkpoint(0, new Uint8Array(32).fill(9))
+    expect((await fresh.witness.addCheckpoint(await log.request(0, 0, { note: emptyWrong }))).status).toBe(422)
+    expect((await fresh.witness.addCheckpoint(await log.request(0, 0))).status).toBe(200) // the empty tree's root
+    expect(witness.tree(ORIGIN)!.size).toBe(6)
+  })
+
+  it('400 for a malformed body: no old line, leading zeros, too many or bad proof lines, no blank line', async () => {
+    const { log, witness } = await setup()
+    log.grow(2)
+    const note = await log.checkpoint()
+    for (const body of [
+      `\n${note}`,
+      `old 02\n\n${note}`,
+      `old -1\n\n${note}`,
+      `old 1\nnot-a-hash\n\n${note}`,
+      `old 1\n${`${toBase64(new Uint8Array(32))}\n`.repeat(64)}\n${note}`,
+      `old 0\n${note}`.replace('\n\n', '\n'),
+    ]) {
+      expect((await witness.addCheckpoint(body)).status, JSON.stringify(body.slice(0, 40))).toBe(400)
+    }
+  })
+})
+
+describe('the witness never cosigns two inconsistent trees', () => {
+  it('of two concurrent requests from the same old size to different sizes, exactly one wins and the other gets 409', async () => {
+    const { log, witness } = await setup()
+    log.grow(4)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    log.grow(20)
+    const toTen = await log.request(4, 10)
+    const toTwenty = await log.request(4, 20)
+    const answers = await Promise.all([witness.addCheckpoint(toTen), witness.addCheckpoint(toTwenty)])
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409])
+    const winner = answers.findIndex((a) => a.status === 200)
+    expect(answers[1 - winner]!.body).toBe(`${winner === 0 ? 10 : 20}\n`)
+    expect(witness.tree(ORIGIN)!.size).toBe(winner === 0 ? 10 : 20)
+  })
+
+  it('refuses a split view: two checkpoints of one size with different roots are never both cosigned', async () => {
+    const { log, witness } = await setup()
+    // The fork signs with the log's own key: same origin, same size, a different tree.
+    const forked = new TestLog(log.signer, 'b')
+    log.grow(3)
+    forked.grow(3)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    log.grow(7)
+    forked.grow(7)
+    expect((await witness.addCheckpoint(await log.request(3))).status).toBe(200)
+    // From the same old size, the fork's proof cannot verify against the root it holds.
+    expect((await witness.addCheckpoint(await forked.request(3, 7)))).toMatchObject({ status: 409 })
+    expect((await witness.addCheckpoint(await forked.request(7, 7)))).toMatchObject({ status: 422 })
+    // Its honest checkpoint of the same tree is cosigned again.
+    expect((await witness.addCheckpoint(await log.request(7, 7))).status).toBe(200)
+    expect(toHex(witness.tree(ORIGIN)!.rootHash)).toBe(toHex(log.root()))
+  })
+
+  it('keeps its latest size across a restart, and refuses to start on state that does not verify', async () => {
+    const { log, witness, options, stateDir } = await setup()
+    log.grow(5)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    await expect(Witness.open(options)).rejects.toThrow(/lock|LOCK|held/i) // one process per state directory
+    await witness.close()
+    const again = await Witness.open(options)
+    witnesses.push(again)
+    expect(again.tree(ORIGIN)!.size).toBe(5)
+    expect(await again.addCheckpoint(await log.request(0))).toMatchObject({ status: 409, body: '5\n' })
+    log.grow(6)
+    expect((await again.addCheckpoint(await log.request(5))).status).toBe(200)
+    await again.close()
+    // State signed by someone else: no start (falling back to size 0 would allow a fork).
+    const { writeFile } = await import('node:fs/promises')
+    const other = await TestLog.create(ORIGIN, 'x')
+    other.grow(2)
+    await writeFile(join(stateDir, `${toHex(sha256(utf8(ORIGIN)))}.checkpoint`), await other.checkpoint())
+    await expect(Witness.open(options)).rejects.toThrow(/refusing to start/)
+  })
+
+  it('returns no cosignature when it cannot make the new state durable', async () => {
+    const { log, witness, stateDir } = await setup()
+    log.grow(3)
+    // The temporary file's path is taken by a directory: the durable write fails.
+    await mkdir(join(stateDir, `.${toHex(sha256(utf8(ORIGIN)))}.checkpoint.tmp`))
+    await expect(witness.addCheckpoint(await log.request(0))).rejects.toThrow()
+    expect(witness.tree(ORIGIN)).toBeNull()
+    await rm(join(stateDir, `.${toHex(sha256(utf8(ORIGIN)))}.checkpoint.tmp`), { recursive: true })
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+  })
+
+  it('an extra check (a mirror comparing with its own view) refuses with 422 and keeps the old state', async () => {
+    const { log, witness } = await setup(undefined, { extraCheck: (c) => (c.size > 4 ? 'not what this mirror verified' : null) })
+    log.grow(4)
+    expect((await witness.addCheckpoint(await log.request(0))).status).toBe(200)
+    log.grow(5)
+    expect(await witness.addCheckpoint(await log.request(4))).toMatchObject({ status: 422, body: 'not what this mirror verified\n' })
+    expect(witness.tree(ORIGIN)!.size).toBe(4)
+  })
+})
+
+describe('the witness over HTTP', () => {
+  it('answers POST /add-checkpoint and GET /<origin hash>/checkpoint with the spec content types', async () => {
+    const { log, witness, signer } = await setup()
+    const server = await startWitnessServer(witness, 0)
+    try {
+      const hash = toHex(sha256(utf8(ORIGIN)))
+      expect((await fetch(`${server.url}/${hash}/checkpoint`)).status).toBe(404)
+      log.grow(4)
+      const ok = await fetch(`${server.url}/add-checkpoint`, { method: 'POST', body: await log.request(0) })
+      expect(ok.status).toBe(200)
+      const line = await ok.text()
+      const conflict = await fetch(`${server.url}/add-checkpoint`, { method: 'POST', body: await log.request(0) })
+      expect(conflict.status).toBe(409)
+      expect(conflict.headers.get('content-type')).toBe('text/x.tlog.size')
+      expect(await conflict.text()).toBe('4\n')
+      const monitored = await fetch(`${server.url}/${hash}/checkpoint`)
+      expect(monitored.status).toBe(200)
+      const note = await monitored.text()
+      expect(note.endsWith(line)).toBe(true)
+      await verifyCosignatures(note, [parseCosignatureVerifierKey(cosignatureVerifierKeyOf(signer))], { threshold: 1, now: () => NOW_MS })
+      expect((await fetch(`${server.url}/add-checkpoint`)).status).toBe(405)
+      expect((await fetch(`${server.url}/add-checkpoint`, { method: 'POST', body: 'x'.repeat(70 * 1024) })).status).toBe(413)
+    } finally {
+      await server.close()
+    }
+  })
+})
