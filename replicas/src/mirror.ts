@@ -21,7 +21,7 @@ import { checkPeers, type PeerReport } from './peers.ts'
 import { proveBinding } from './proofs.ts'
 import { openStore, type MirrorStore } from './store/index.ts'
 import { syncStep, type CommitEvent, type SyncResult } from './sync.ts'
-import { parseLogKey, verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
+import { parseLogKey, parseWitnessPolicy, verifyCheckpoint, type VerifiedCheckpoint, type WitnessPolicy } from './trust.ts'
 import { verifyHeld, type VerifyReport } from './verify.ts'
 import { writeEvidence, type SnapshotOrigin } from './evidence.ts'
 import { receiptFor } from './proofs.ts'
@@ -56,6 +56,10 @@ export interface MirrorOptions {
   logger?: Logger
   /** The clock for expiry, in ms (default Date.now). */
   now?: () => number
+  /** Witness verifier keys (type 0x04): a served checkpoint needs `witnessThreshold` of their cosignatures. */
+  witnessKeys?: string[]
+  /** Cosignatures required of `witnessKeys` (default: all of them). */
+  witnessThreshold?: number
 }
 
 /** Counters a server or monitor reads. */
@@ -77,6 +81,7 @@ export class Mirror {
   #store: MirrorStore
   #hashes: HashFile
   #options: MirrorOptions
+  #witnesses: WitnessPolicy | null
   #logger: Logger
   #now: () => number
   #key: NoteVerifierKey | null
@@ -102,6 +107,7 @@ export class Mirror {
     this.#options = options
     this.#logger = options.logger ?? silentLogger
     this.#now = options.now ?? Date.now
+    this.#witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold, this.#now)
     this.#status = {
       treeSize: store.treeSize,
       checkpointSize: held?.size ?? 0,
@@ -473,6 +479,7 @@ export class Mirror {
       // Replaying, commit right before the entry the snapshot's state refused: refusing it again keeps all before it.
       ...(replay?.refused ? { chunkBreaks: [replay.refused.index] } : {}),
       maxSnapshotBytes: this.#options.maxSnapshotBytes ?? 2 ** 31,
+      witnesses: this.#witnesses,
       held: () => this.#held,
       beforeWrite: () => this.#pin(client, keyText),
       committed: (event) => {
@@ -630,6 +637,7 @@ function e164Subject(text: string): number {
  * checkpoint's signature with the pinned key and that the Merkle hashes match the stored edge.
  */
 export async function openMirror(dir: string, options: MirrorOptions = {}): Promise<Mirror> {
+  parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold) // a bad policy fails before the store is opened
   let store: MirrorStore
   try {
     store = await openStore(dir)

@@ -17,6 +17,8 @@ import { InvalidPhoneError, normalizePhone } from '../../src/protocol/phone.ts'
 import { asMirrorError, MirrorError } from './errors.ts'
 import { Metrics } from './metrics.ts'
 import type { Mirror } from './mirror.ts'
+import type { Witness } from './witness.ts'
+import { handleWitnessRequest } from './witness-server.ts'
 
 /** Options of {@link startServer}. */
 export interface ServeOptions {
@@ -32,6 +34,8 @@ export interface ServeOptions {
   halted?: () => string | null
   /** The clock (default Date.now). */
   now?: () => number
+  /** A witness to serve too: POST /add-checkpoint and GET /<sha256(origin)>/checkpoint. */
+  witness?: Witness
 }
 
 /** A running server. */
@@ -56,6 +60,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
     try {
       const url = new URL(req.url ?? '/', 'http://mirror.invalid')
       if (req.method === 'POST' && url.pathname === '/v1/lookups') return void lookups(req, res).catch(fail)
+      if (options.witness && handleWitnessRequest(options.witness, req, res, url.pathname)) return
       route(req, res, url)
     } catch (err) {
       fail(err)

@@ -112,6 +112,11 @@ export class Witness {
     return this.options.signer.name
   }
 
+  /** The witness's signer (for its verifier key). */
+  get signer(): CosignatureSigner {
+    return this.options.signer
+  }
+
   /** The latest tree cosigned for `origin`, or null if none. */
   tree(origin: string): WitnessedTree | null {
     return this.latest.get(origin) ?? null
