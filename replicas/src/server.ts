@@ -6,7 +6,8 @@
  *   applied state;
  * - `GET /log/checkpoint`: the held signed checkpoint, for peer mirrors to cross-check;
  * - `GET /healthz`: tree sizes and the age of the last verified checkpoint (503 unless healthy);
- * - `GET /metrics`: Prometheus text.
+ * - `GET /metrics`: Prometheus text;
+ * - with a witness: `POST /add-checkpoint` and `GET /<sha256(origin)>/checkpoint` (witness-server.ts).
  * It binds to loopback by default and asks for no token: it serves the app that runs it.
  * @module
  */
