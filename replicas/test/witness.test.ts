@@ -7,7 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { toBase64, toHex, utf8 } from '../../src/protocol/bytes.ts'
 import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
 import {
+  acceptCosignature,
   addCosignatures,
+  formatAddCheckpointRequest,
+  parseTlogSize,
   cosignatureSignerFromKey,
   cosignatureVerifierKeyOf,
   formatCosignatureSignerKey,
@@ -85,7 +88,47 @@ async function setup(log?: TestLog, extra: Partial<WitnessOptions> = {}) {
   return { log: theLog, witness, signer, options, stateDir }
 }
 
+// tlog-witness.md's example request body, verbatim.
+const SPEC_REQUEST = `old 20852014
+PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=
+jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=
+5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=
+/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=
+
+example.com/behind-the-sofa
+20852163
+CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
+
+\u2014 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
+\u2014 example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=
+`
+
 describe('add-checkpoint status codes (C2SP tlog-witness)', () => {
+  it("parses the spec's example request: 404 for an unknown origin, 403 (not 400) when the origin is known under another key", async () => {
+    const { witness } = await setup()
+    expect((await witness.addCheckpoint(SPEC_REQUEST)).status).toBe(404)
+    const sofa = await setup(await TestLog.create('example.com/behind-the-sofa'))
+    expect(await sofa.witness.addCheckpoint(SPEC_REQUEST)).toMatchObject({ status: 403, body: expect.stringMatching(/no signature by a known key/) })
+  })
+
+  it('formatAddCheckpointRequest, parseTlogSize and acceptCosignature are the log side of the exchange', async () => {
+    const { log, witness, signer } = await setup()
+    log.grow(3)
+    expect((await witness.addCheckpoint(formatAddCheckpointRequest(0, [], await log.checkpoint()))).status).toBe(200)
+    log.grow(9)
+    expect(formatAddCheckpointRequest(3, log.proof(3), await log.checkpoint())).toBe(await log.request(3))
+    const conflict = await witness.addCheckpoint(formatAddCheckpointRequest(0, [], await log.checkpoint()))
+    expect(parseTlogSize(conflict.body)).toBe(3)
+    expect(parseTlogSize('03\n')).toBeNull()
+    const ok = await witness.addCheckpoint(formatAddCheckpointRequest(3, log.proof(3), await log.checkpoint()))
+    const key = parseCosignatureVerifierKey(cosignatureVerifierKeyOf(signer))
+    const cosigned = await acceptCosignature(await log.checkpoint(), ok.body, key, () => NOW_MS)
+    expect(cosigned).toBe((await log.checkpoint()) + ok.body)
+    // A body cosigning another tree is refused, not merged.
+    await expect(acceptCosignature(await log.checkpoint(8), ok.body, key, () => NOW_MS)).rejects.toMatchObject({ code: 'bad_cosignature' })
+    await expect(acceptCosignature(await log.checkpoint(), '', key, () => NOW_MS)).rejects.toMatchObject({ code: 'below_threshold' })
+  })
+
   it('cosigns from 0, then from its latest size with a consistency proof; the line verifies as cosignature/v1', async () => {
     const { log, witness, signer } = await setup()
     log.grow(5)

@@ -81,6 +81,7 @@ export async function cosign(checkpointNote: string, signer: CosignatureSigner, 
 /** addCosignatures: the signed note `note` with signature `lines` appended after its own. */
 export function addCosignatures(note: string, lines: string): string {
   splitNote(note)
+  if (lines === '') return note
   const extended = note + lines
   splitNote(extended)
   return extended
@@ -231,4 +232,45 @@ function timestampBytes(time: number): Uint8Array {
 
 function checkTimestamp(time: number): void {
   if (!Number.isSafeInteger(time) || time < 0) throw new Error('cosignature timestamp must be a non-negative safe integer (POSIX seconds)')
+}
+
+// ---- The log's side of C2SP tlog-witness add-checkpoint ----
+
+/**
+ * formatAddCheckpointRequest: the body of `POST <witness>/add-checkpoint`: `old <oldSize>`, the
+ * consistency proof from `oldSize` to the checkpoint's size (empty from 0 or the same size),
+ * an empty line, and the signed checkpoint note.
+ */
+export function formatAddCheckpointRequest(oldSize: number, proof: readonly Uint8Array[], checkpointNote: string): string {
+  if (!Number.isSafeInteger(oldSize) || oldSize < 0) throw new Error('old size must be a non-negative safe integer')
+  if (proof.length > 63) throw new Error('a witness takes at most 63 consistency proof hashes')
+  if (proof.some((h) => h.length !== 32)) throw new Error('consistency proof hashes are 32 bytes')
+  return `old ${oldSize}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`
+}
+
+/** parseTlogSize: the size in a witness's 409 body (`text/x.tlog.size`: a decimal and a newline), or null. */
+export function parseTlogSize(body: string): number | null {
+  const m = /^(0|[1-9][0-9]*)\n$/.exec(body)
+  return m && Number.isSafeInteger(Number(m[1])) ? Number(m[1]) : null
+}
+
+/**
+ * acceptCosignature: `checkpointNote` with the lines of a witness's 200 body that are
+ * cosignatures by `witnessKey`, after checking that they verify for it (CosignatureError
+ * otherwise, or 'below_threshold' if the body holds none; lines by other keys are dropped).
+ */
+export async function acceptCosignature(checkpointNote: string, responseBody: string, witnessKey: CosignatureVerifierKey, now?: () => number): Promise<string> {
+  const lines = responseBody.split('\n').filter((l) => l !== '').map((l) => `${l}\n`)
+  const own = lines.filter((l) => {
+    const [, name, b64] = /^\u2014 (\S+) (\S+)$/.exec(l.trimEnd()) ?? []
+    if (name !== witnessKey.name || !b64) return false
+    try {
+      return toHex(fromStdBase64(b64).subarray(0, 4)) === toHex(witnessKey.keyId)
+    } catch {
+      return false
+    }
+  })
+  const note = addCosignatures(checkpointNote, own.join(''))
+  await verifyCosignatures(note, [witnessKey], { threshold: 1, ...(now ? { now } : {}) })
+  return note
 }
