@@ -64,6 +64,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'host', env: 'WHODIS_HOST', kind: 'string', default: '127.0.0.1', help: 'interface to listen on', commands: ['serve', 'witness'] },
   { name: 'witness-key', env: 'WHODIS_WITNESS_KEYS', kind: 'list', help: 'trusted witness verifier key (type 0x04): served checkpoints must carry its cosignature (repeatable; env: comma-separated)', commands: SYNCING },
   { name: 'witness-threshold', env: 'WHODIS_WITNESS_THRESHOLD', kind: 'number', help: 'cosignatures of --witness-key required per checkpoint (default: all of them)', commands: SYNCING },
+  { name: 'witness-max-age-s', env: 'WHODIS_WITNESS_MAX_AGE_S', kind: 'number', help: 'a cosignature older than this many seconds does not count toward --witness-threshold: a frozen directory is refused (default: no limit)', commands: SYNCING },
   { name: 'key', env: 'WHODIS_WITNESS_SIGNING_KEY', kind: 'string', help: 'witness signer key, PRIVATE+KEY+<name>+<id>+<key> (npm run keygen -- --witness <name>)', commands: ['witness'] },
   { name: 'state', env: 'WHODIS_WITNESS_STATE', kind: 'string', help: 'witness state directory: the latest cosigned checkpoint per log (created if missing)', commands: ['witness'] },
   { name: 'witness', env: 'WHODIS_WITNESS_SIGNING_KEY', kind: 'string', help: 'also act as a witness with this signer key: POST /add-checkpoint cosigns checkpoints consistent with what this mirror verified', commands: ['serve'] },

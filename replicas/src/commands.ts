@@ -136,6 +136,7 @@ function mirrorOptions(options: Options, logger: Logger): MirrorOptions {
   const witnessKeys = (options['witness-key'] as string[] | undefined) ?? []
   if (witnessKeys.length > 0) out.witnessKeys = witnessKeys
   if (typeof options['witness-threshold'] === 'number') out.witnessThreshold = options['witness-threshold']
+  if (typeof options['witness-max-age-s'] === 'number') out.witnessMaxAgeSeconds = options['witness-max-age-s']
   return out
 }
 

@@ -60,6 +60,8 @@ export interface MirrorOptions {
   witnessKeys?: string[]
   /** Cosignatures required of `witnessKeys` (default: all of them). */
   witnessThreshold?: number
+  /** A cosignature older than this many seconds does not count toward the threshold (default: no limit). */
+  witnessMaxAgeSeconds?: number
 }
 
 /** Counters a server or monitor reads. */
@@ -107,7 +109,7 @@ export class Mirror {
     this.#options = options
     this.#logger = options.logger ?? silentLogger
     this.#now = options.now ?? Date.now
-    this.#witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold, this.#now)
+    this.#witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold, this.#now, options.witnessMaxAgeSeconds)
     this.#status = {
       treeSize: store.treeSize,
       checkpointSize: held?.size ?? 0,

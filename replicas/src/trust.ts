@@ -28,13 +28,15 @@ export interface WitnessPolicy {
   threshold: number
   /** The clock, in ms (default Date.now): cosignatures dated past it by more than 5 minutes are refused. */
   now?: () => number
+  /** A cosignature older than this many seconds does not count (a frozen log); default: no limit. */
+  maxAgeSeconds?: number
 }
 
 /**
  * Parses `--witness-key` values and `--witness-threshold` (default: all of them) into a policy;
  * a bad key or a threshold out of range is a usage error. No keys: no policy (null).
  */
-export function parseWitnessPolicy(keys: readonly string[], threshold: number | undefined, now?: () => number): WitnessPolicy | null {
+export function parseWitnessPolicy(keys: readonly string[], threshold: number | undefined, now?: () => number, maxAgeSeconds?: number): WitnessPolicy | null {
   if (keys.length === 0) {
     if (threshold !== undefined && threshold > 0) throw new MirrorError('usage', '--witness-threshold needs --witness-key (the witnesses to count)')
     return null
@@ -51,7 +53,7 @@ export function parseWitnessPolicy(keys: readonly string[], threshold: number | 
     throw new MirrorError('usage', `--witness-threshold must be from 1 to the ${parsed.length} witness keys given, got ${k}`)
   }
   if (new Set(parsed.map((p) => p.publicKey.join())).size !== parsed.length) throw new MirrorError('usage', '--witness-key: two witness keys share one public key')
-  return { keys: parsed, threshold: k, ...(now ? { now } : {}) }
+  return { keys: parsed, threshold: k, ...(now ? { now } : {}), ...(maxAgeSeconds !== undefined ? { maxAgeSeconds } : {}) }
 }
 /** Parses a verifier key string, or fails as a usage error naming where it came from. */
 export function parseLogKey(text: string, source: string): NoteVerifierKey {
@@ -77,7 +79,11 @@ export async function verifyCheckpoint(note: string, key: NoteVerifierKey, sourc
   }
   if (!witnesses) return verified
   try {
-    const check = await verifyCosignatures(note, witnesses.keys, { threshold: witnesses.threshold, ...(witnesses.now ? { now: witnesses.now } : {}) })
+    const check = await verifyCosignatures(note, witnesses.keys, {
+      threshold: witnesses.threshold,
+      ...(witnesses.now ? { now: witnesses.now } : {}),
+      ...(witnesses.maxAgeSeconds !== undefined ? { maxAgeSeconds: witnesses.maxAgeSeconds } : {}),
+    })
     return { ...verified, cosigners: check.cosigners }
   } catch (err) {
     if (!(err instanceof CosignatureError)) throw err

@@ -62,6 +62,8 @@ export interface WitnessedTree {
   rootHash: Uint8Array
   /** The checkpoint with the log's signatures and this witness's cosignature. */
   note: string
+  /** That cosignature's timestamp (POSIX seconds). */
+  time: number
 }
 
 /** A running witness over one state directory. */
@@ -98,7 +100,7 @@ export class Witness {
         })
         const c = parseCheckpoint(opened.text)
         if (c.origin !== origin) throw new Error(`witness state ${witness.pathOf(origin)} is for ${c.origin}, not ${origin}`)
-        witness.latest.set(origin, { size: c.size, rootHash: c.rootHash, note: text })
+        witness.latest.set(origin, { size: c.size, rootHash: c.rootHash, note: text, time: ownTimestamp(text, options.signer) })
       }
     } catch (err) {
       lock.release()
@@ -178,11 +180,13 @@ export class Witness {
     }
     const refusal = this.options.extraCheck?.(c) ?? null
     if (refusal) return text(422, refusal)
-    const time = Math.floor((this.options.now ?? Date.now)() / 1000)
+    // Never earlier than the last cosignature: a larger tree dated before a smaller one would
+    // contradict "the largest tree as of that time" (a clock stepped back).
+    const time = Math.max(Math.floor((this.options.now ?? Date.now)() / 1000), known?.time ?? 0)
     const line = await cosign(noteText, this.options.signer, time)
     const stored = `${noteText}\n${logLines}${line}`
     await replaceFile(this.pathOf(c.origin), stored) // durable before the cosignature leaves
-    this.latest.set(c.origin, { size: c.size, rootHash: c.rootHash, note: stored })
+    this.latest.set(c.origin, { size: c.size, rootHash: c.rootHash, note: stored, time })
     return { status: 200, contentType: 'text/plain; charset=utf-8', body: line }
   }
 
@@ -242,6 +246,16 @@ function logSignatureLines(note: string, verified: readonly NoteVerifierKey[]): 
     out += line
   }
   return out
+}
+
+// The timestamp of this witness's own cosignature in a stored note (0 if none).
+function ownTimestamp(note: string, signer: CosignatureSigner): number {
+  let latest = 0
+  for (const sig of splitNote(note).signatures) {
+    if (sig.name !== signer.name || toHex(sig.keyId) !== toHex(signer.keyId) || sig.signature.length !== 72) continue
+    latest = Math.max(latest, Number(new DataView(sig.signature.buffer, sig.signature.byteOffset, 8).getBigUint64(0)))
+  }
+  return latest
 }
 
 function text(status: number, message: string): WitnessResponse {

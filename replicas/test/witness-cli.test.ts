@@ -111,7 +111,7 @@ describe('a mirror with a witness policy', () => {
     const { parseVerifierKey } = await import('../../src/protocol/note-keys.ts')
     let note = await log.checkpoint()
     for (const w of [w1, w2]) {
-      const witness = await Witness.open({ logKeys: [parseVerifierKey(log.logKey)], signer: await cosignatureSignerFromKey(w.signerKey), stateDir: tempDir('whodis-witness-') })
+      const witness = await Witness.open({ logKeys: [parseVerifierKey(log.logKey)], signer: await cosignatureSignerFromKey(w.signerKey), stateDir: tempDir('whodis-witness-'), now: () => Date.now() - 120_000 })
       const answer = await witness.addCheckpoint(addRequest(0, await log.checkpoint(), 300))
       await witness.close()
       expect(answer.status).toBe(200)
@@ -124,6 +124,11 @@ describe('a mirror with a witness policy', () => {
     fake.checkpointNote = await log.checkpoint() // a newer checkpoint without cosignatures
     expect((await run(['sync', '--data', data], env).done).code).toBe(EXIT_CODES.bad_signature)
     expect((await run(['sync', '--data', data, '--witness-threshold', '3'], env).done).code).toBe(EXIT_CODES.usage)
+    // A freeze: the cosigned checkpoint served again, its cosignatures older than the limit.
+    fake.checkpointNote = note
+    const frozen = await run(['sync', '--data', data, '--witness-max-age-s', '60'], { ...env, WHODIS_WITNESS_THRESHOLD: '1' }, undefined).done
+    expect(frozen.code).toBe(EXIT_CODES.bad_signature)
+    expect(frozen.stderr).toMatch(/0 of the 1 witness cosignatures required \(2 more older than 60 s\)/)
   })
 })
 

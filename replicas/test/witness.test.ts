@@ -281,6 +281,25 @@ describe('the witness never cosigns two inconsistent trees', () => {
   })
 })
 
+describe('cosignature timestamps', () => {
+  it('never date a larger tree before a smaller one, even with the clock stepped back or after a restart', async () => {
+    let clock = NOW_MS
+    const { log, witness, options, signer } = await setup(undefined, { now: () => clock })
+    const key = parseCosignatureVerifierKey(cosignatureVerifierKeyOf(signer))
+    const stamp = async (body: string) => (await verifyCosignatures(addCosignatures(await log.checkpoint(), body), [key], { threshold: 1, now: () => NOW_MS })).cosigners[0]!.timestamp
+    log.grow(2)
+    expect(await stamp((await witness.addCheckpoint(await log.request(0))).body)).toBe(NOW_MS / 1000)
+    clock = NOW_MS - 3_600_000
+    log.grow(4)
+    expect(await stamp((await witness.addCheckpoint(await log.request(2))).body)).toBe(NOW_MS / 1000)
+    await witness.close()
+    const again = await Witness.open({ ...options, now: () => clock })
+    witnesses.push(again)
+    log.grow(5)
+    expect(await stamp((await again.addCheckpoint(await log.request(4))).body)).toBe(NOW_MS / 1000)
+  })
+})
+
 describe('the witness over HTTP', () => {
   it('answers POST /add-checkpoint and GET /<origin hash>/checkpoint with the spec content types', async () => {
     const { log, witness, signer } = await setup()
