@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sha256 } from '@noble/hashes/sha2.js'
+import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toBase64, toHex, utf8 } from '../../src/protocol/bytes.ts'
 import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
@@ -33,7 +34,8 @@ class TestLog {
   size = 0
   constructor(
     readonly signer: NoteSigner,
-    private readonly prefix = 'a',
+    /** Leaf n is `${prefix}${n}`: changing it mid-way makes a fork from that size. */
+    public prefix = 'a',
   ) {}
   static async create(origin = ORIGIN, prefix = 'a'): Promise<TestLog> {
     const seed = randomSeed()
@@ -278,6 +280,44 @@ describe('the witness never cosigns two inconsistent trees', () => {
     log.grow(5)
     expect(await witness.addCheckpoint(await log.request(4))).toMatchObject({ status: 422, body: 'not what this mirror verified\n' })
     expect(witness.tree(ORIGIN)!.size).toBe(4)
+  })
+})
+
+describe('random histories with a fork signed by the log key', () => {
+  it('never yield cosignatures on both sides of the fork, whatever the order and concurrency', async () => {
+    const honest = await TestLog.create()
+    const forked = new TestLog(honest.signer, 'a') // the same leaves up to FORK_AT, then others
+    const FORK_AT = 6
+    honest.grow(24)
+    forked.grow(FORK_AT)
+    forked.prefix = 'fork'
+    forked.grow(24)
+    const op = fc.record({ fork: fc.boolean(), size: fc.integer({ min: 0, max: 24 }), guessOld: fc.option(fc.integer({ min: 0, max: 24 }), { nil: undefined }) })
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), async (batches) => {
+        const { witness } = await setup(honest)
+        const cosigned: { fork: boolean; size: number }[] = []
+        for (const batch of batches) {
+          // Each batch runs concurrently; `old` is the witness's size when the batch starts, or a guess.
+          const known = witness.tree(ORIGIN)?.size ?? 0
+          await Promise.all(
+            batch.map(async ({ fork, size, guessOld }) => {
+              const tree = fork ? forked : honest
+              const old = Math.min(guessOld ?? known, size)
+              const answer = await witness.addCheckpoint(await tree.request(old, size))
+              if (answer.status === 200) cosigned.push({ fork, size })
+              else expect([400, 409, 422]).toContain(answer.status)
+            }),
+          )
+        }
+        const past = cosigned.filter((c) => c.size > FORK_AT)
+        expect(new Set(past.map((c) => c.fork)).size).toBeLessThanOrEqual(1)
+        const sizes = cosigned.map((c) => c.size)
+        expect(witness.tree(ORIGIN)?.size ?? 0).toBe(sizes.length ? Math.max(...sizes) : 0)
+        await witness.close()
+      }),
+      { numRuns: 40 },
+    )
   })
 })
 
