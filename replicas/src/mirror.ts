@@ -21,6 +21,7 @@ import { checkPeers, type PeerReport } from './peers.ts'
 import { proveBinding } from './proofs.ts'
 import { openStore, type MirrorStore } from './store/index.ts'
 import { syncStep, type CommitEvent, type SyncResult } from './sync.ts'
+import { verifyCosignatures, type Cosigner } from '../../src/protocol/cosignature.ts'
 import { parseLogKey, parseWitnessPolicy, verifyCheckpoint, type VerifiedCheckpoint, type WitnessPolicy } from './trust.ts'
 import { verifyHeld, type VerifyReport } from './verify.ts'
 import { writeEvidence, type SnapshotOrigin } from './evidence.ts'
@@ -134,6 +135,11 @@ export class Mirror {
   /** The pinned log verifier key, or null before the first sync stored anything. */
   get logKey(): string | null {
     return this.#store.pinned?.logKey ?? null
+  }
+
+  /** The witness policy served checkpoints must meet, or null. */
+  get witnessPolicy(): WitnessPolicy | null {
+    return this.#witnesses
   }
 
   /** Sync and error counters. */
@@ -639,7 +645,7 @@ function e164Subject(text: string): number {
  * checkpoint's signature with the pinned key and that the Merkle hashes match the stored edge.
  */
 export async function openMirror(dir: string, options: MirrorOptions = {}): Promise<Mirror> {
-  parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold) // a bad policy fails before the store is opened
+  const witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold) // a bad policy fails before the store is opened
   let store: MirrorStore
   try {
     store = await openStore(dir)
@@ -676,10 +682,20 @@ export async function openMirror(dir: string, options: MirrorOptions = {}): Prom
     } else if (held) {
       ;(options.logger ?? silentLogger).warn('hashes_incomplete', { dir, held: held.size, note: 'proofs are unavailable until the next sync rebuilds hashes.bin' })
     }
+    if (held && witnesses) held = { ...held, cosigners: await heldCosigners(held.note, witnesses, options.now) }
     return new Mirror(dir, store, hashes, held, key, options)
   } catch (err) {
     hashes?.close()
     await store.close()
     throw asMirrorError(err)
+  }
+}
+
+// The trusted cosigners of a checkpoint already held (it met the policy in force when taken, if any).
+async function heldCosigners(note: string, policy: WitnessPolicy, now?: () => number): Promise<Cosigner[]> {
+  try {
+    return (await verifyCosignatures(note, policy.keys, { threshold: 0, ...(now ? { now } : {}) })).cosigners
+  } catch {
+    return []
   }
 }

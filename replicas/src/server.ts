@@ -174,6 +174,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
       lastVerifiedAt: s.lastVerifiedAt === null ? null : new Date(s.lastVerifiedAt).toISOString(),
       checkpointAgeSeconds: ageSeconds,
       records: mirror.records,
+      ...(mirror.witnessPolicy ? { witnesses: witnessReport(mirror, now()) } : {}),
       ...(halted ? { halted } : {}),
       ...(s.lastError ? { lastError: { ...s.lastError, at: new Date(s.lastError.at).toISOString() } } : {}),
     })
@@ -191,6 +192,16 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
         server.close(() => resolve())
         server.closeAllConnections()
       }),
+  }
+}
+
+/** The witness policy and who cosigned the held checkpoint, with each cosignature's age. */
+function witnessReport(mirror: Mirror, nowMs: number) {
+  const policy = mirror.witnessPolicy!
+  return {
+    threshold: policy.threshold,
+    trusted: policy.keys.length,
+    cosigners: (mirror.checkpoint?.cosigners ?? []).map((c) => ({ name: c.key.name, ageSeconds: Math.max(0, Math.round(nowMs / 1000 - c.timestamp)) })),
   }
 }
 

@@ -9,6 +9,8 @@ import { addCosignatures, cosignatureSignerFromKey, cosignatureVerifierKeyOf, fo
 import { signerFromSeed } from '../../src/protocol/ed25519.ts'
 import { proveTree } from '../../src/protocol/merkle.ts'
 import { runCli } from '../src/commands.ts'
+import { openMirror } from '../src/mirror.ts'
+import { startServer } from '../src/server.ts'
 import { EXIT_CODES } from '../src/errors.ts'
 import { FAKE_TOKEN, FakeDirectory } from './fixtures/fake-directory.ts'
 import { buildLog, extendLog, type FakeLog } from './fixtures/fake-log.ts'
@@ -120,6 +122,19 @@ describe('a mirror with a witness policy', () => {
     fake.checkpointNote = note
     const oneOfTwo = await run(args, { WHODIS_WITNESS_THRESHOLD: '1' }).done // the flag wins over WHODIS_WITNESS_KEYS
     expect(oneOfTwo.code).toBe(0)
+    // The held checkpoint's cosigners show in /healthz, after a restart too.
+    const mirror = await openMirror(data, { witnessKeys: [w1.vkey, w2.vkey], witnessThreshold: 1 })
+    const server = await startServer(mirror, { port: 0 })
+    try {
+      const health = (await (await fetch(`${server.url}/healthz`)).json()) as { witnesses: { threshold: number; trusted: number; cosigners: { name: string; ageSeconds: number }[] } }
+      expect(health.witnesses.threshold).toBe(1)
+      expect(health.witnesses.trusted).toBe(2)
+      expect(health.witnesses.cosigners.map((c) => c.name).sort()).toEqual(['witness.test/w1', 'witness.test/w2'])
+      expect(health.witnesses.cosigners.every((c) => c.ageSeconds >= 119)).toBe(true)
+    } finally {
+      await server.close()
+      await mirror.close()
+    }
     extendLog(log, 20)
     fake.checkpointNote = await log.checkpoint() // a newer checkpoint without cosignatures
     expect((await run(['sync', '--data', data], env).done).code).toBe(EXIT_CODES.bad_signature)
