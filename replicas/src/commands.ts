@@ -280,7 +280,8 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
       metrics,
       staleAfterMs: options['stale-after-ms'] as number,
       halted: () => halted,
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
+      await witness?.close()
       if (!(err instanceof MirrorError) || err.code !== 'usage') throw err
       const hint = err.details.setting === 'host' ? 'check --host (or WHODIS_HOST)' : 'choose another with --port (or WHODIS_MIRROR_PORT)'
       throw new MirrorError('usage', `serve: ${err.message}; ${hint}`)

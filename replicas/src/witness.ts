@@ -209,8 +209,10 @@ export class Witness {
 /** A parsed add-checkpoint body, or the 400 answer to it. */
 function parseRequest(body: Uint8Array | string): { oldSize: number; proof: Uint8Array[]; note: string } | WitnessResponse {
   let textBody: string
-  if (typeof body === 'string') textBody = body
-  else {
+  if (typeof body === 'string') {
+    if (body.length > MAX_ADD_CHECKPOINT_BYTES) return text(413, `request body is larger than ${MAX_ADD_CHECKPOINT_BYTES} bytes`)
+    textBody = body
+  } else {
     if (body.length > MAX_ADD_CHECKPOINT_BYTES) return text(413, `request body is larger than ${MAX_ADD_CHECKPOINT_BYTES} bytes`)
     try {
       textBody = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body)
