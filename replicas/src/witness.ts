@@ -11,7 +11,9 @@
  * the latest size and its update are one step: after any crash the file names the last tree
  * the witness vouched for, and it never cosigns a tree inconsistent with it. A file that does
  * not verify stops the witness from starting (falling back to size 0 would let it sign a fork).
- * `<state>/LOCK` keeps a second process off the directory.
+ * `<state>/LOCK` keeps a second process off the directory. A checkpoint of the cosigned size
+ * with another root, both signed by the log, is a fork: `<state>/misbehaviour-fork-*.json`
+ * keeps the two notes.
  * @module
  */
 import { mkdir, readFile } from 'node:fs/promises'
@@ -22,8 +24,9 @@ import { decodeHash, parseCheckpoint, type Checkpoint } from '../../src/protocol
 import { cosign, type CosignatureSigner } from '../../src/protocol/cosignature.ts'
 import { checkTree, EMPTY_ROOT } from '../../src/protocol/merkle.ts'
 import { NoteError, openNote, splitNote } from '../../src/protocol/note.ts'
-import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
+import { formatVerifierKey, type NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { MAX_PROOF_HASHES } from '../../src/protocol/tlog-proof.ts'
+import { writeEvidence } from './evidence.ts'
 import { replaceFile } from './store/fsutil.ts'
 import { acquireLock, type Lock } from './store/lock.ts'
 
@@ -176,7 +179,20 @@ export class Witness {
     if (oldSize === 0) {
       if (proof.length > 0) return text(422, 'the consistency proof from size 0 must be empty')
     } else if (!checkTree(proof, c.size, c.rootHash, oldSize, known!.rootHash)) {
-      return text(422, oldSize === c.size ? 'the root differs from the one cosigned at this size' : `the consistency proof from size ${oldSize} does not verify`)
+      if (oldSize !== c.size) return text(422, `the consistency proof from size ${oldSize} does not verify`)
+      // Two roots signed by the log for one size: proof of a fork, kept for anyone to check.
+      const path = writeEvidence(
+        this.options.stateDir,
+        {
+          kind: 'fork',
+          held: { source: `the checkpoint ${this.name} cosigned`, note: known!.note, size: known!.size, rootHash: known!.rootHash },
+          served: { source: 'an add-checkpoint request', note: `${noteText}\n${logLines}`, size: c.size, rootHash: c.rootHash },
+          explanation: `the log signed two different roots for tree size ${c.size}`,
+        },
+        this.keyTextOf(c.origin),
+        (this.options.now ?? Date.now)(),
+      )
+      return text(422, `the root differs from the one cosigned at this size (a fork: evidence in ${path})`)
     }
     const refusal = this.options.extraCheck?.(c) ?? null
     if (refusal) return text(422, refusal)
@@ -199,6 +215,10 @@ export class Witness {
       if (this.queues.get(origin) === settled) this.queues.delete(origin)
     })
     return next
+  }
+
+  private keyTextOf(origin: string): string {
+    return this.keysByOrigin.get(origin)!.map((k) => formatVerifierKey(k.name, k.publicKey)).join(',')
   }
 
   private pathOf(origin: string): string {

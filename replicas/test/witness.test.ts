@@ -6,7 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toBase64, toHex, utf8 } from '../../src/protocol/bytes.ts'
-import { signCheckpoint } from '../../src/protocol/checkpoint.ts'
+import { openCheckpoint, signCheckpoint } from '../../src/protocol/checkpoint.ts'
 import {
   acceptCosignature,
   addCosignatures,
@@ -224,7 +224,7 @@ describe('the witness never cosigns two inconsistent trees', () => {
   })
 
   it('refuses a split view: two checkpoints of one size with different roots are never both cosigned', async () => {
-    const { log, witness } = await setup()
+    const { log, witness, stateDir } = await setup()
     // The fork signs with the log's own key: same origin, same size, a different tree.
     const forked = new TestLog(log.signer, 'b')
     log.grow(3)
@@ -235,7 +235,16 @@ describe('the witness never cosigns two inconsistent trees', () => {
     expect((await witness.addCheckpoint(await log.request(3))).status).toBe(200)
     // From the same old size, the fork's proof cannot verify against the root it holds.
     expect((await witness.addCheckpoint(await forked.request(3, 7)))).toMatchObject({ status: 409 })
-    expect((await witness.addCheckpoint(await forked.request(7, 7)))).toMatchObject({ status: 422 })
+    const forkAnswer = await witness.addCheckpoint(await forked.request(7, 7))
+    expect(forkAnswer).toMatchObject({ status: 422, body: expect.stringMatching(/a fork: evidence in /) })
+    // The evidence holds both notes, each verifying with the log key, with different roots at size 7.
+    const { readdirSync, readFileSync } = await import('node:fs')
+    const file = readdirSync(stateDir).find((f) => f.startsWith('misbehaviour-fork-'))!
+    const evidence = JSON.parse(readFileSync(join(stateDir, file), 'utf8'))
+    const held = await openCheckpoint(evidence.held.note, log.verifierKey)
+    const served = await openCheckpoint(evidence.served.note, log.verifierKey)
+    expect([held.size, served.size]).toEqual([7, 7])
+    expect(toHex(held.rootHash)).not.toBe(toHex(served.rootHash))
     // Its honest checkpoint of the same tree is cosigned again.
     expect((await witness.addCheckpoint(await log.request(7, 7))).status).toBe(200)
     expect(toHex(witness.tree(ORIGIN)!.rootHash)).toBe(toHex(log.root()))
