@@ -324,16 +324,14 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
   })
 }
 
-/** The witness of `serve --witness`: the mirror's log key, and a refusal of any tree other than the one it verified at that size. */
+/** The witness of `serve --witness`: the mirror's log key, and a refusal of any tree other than the one the mirror verified at that size. */
 async function mirrorWitness(mirror: Mirror, options: Options): Promise<Witness> {
   const keyText = mirror.logKey ?? (typeof options['log-key'] === 'string' ? options['log-key'] : null)
   if (!keyText) throw new MirrorError('usage', 'serve --witness needs --log-key (or WHODIS_LOG_KEY) until the data directory is pinned by a first sync')
   const stateDir = typeof options['witness-state'] === 'string' && options['witness-state'] !== '' ? options['witness-state'] : join(mirror.dir, 'witness')
   return openWitness([keyText], options.witness as string, stateDir, (c) => {
-    const held = mirror.checkpoint
-    if (held && held.size === c.size && !constantTimeEqual(held.rootHash, c.rootHash)) {
-      return `this mirror verified a different root at tree size ${c.size}: a split view`
-    }
+    const verified = mirror.rootAt(c.size)
+    if (verified && !constantTimeEqual(verified, c.rootHash)) return `this mirror verified a different root at tree size ${c.size}: a split view`
     return null
   })
 }

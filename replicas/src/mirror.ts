@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { subjectOf } from '../../src/protocol/entry.ts'
 import { lookupBody, lookupResult, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
-import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
+import { RightEdge, storedHashCount, treeHash } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { normalizePhone } from '../../src/protocol/phone.ts'
 import { expiresAt } from '../../src/protocol/state.ts'
@@ -135,6 +135,13 @@ export class Mirror {
   /** The pinned log verifier key, or null before the first sync stored anything. */
   get logKey(): string | null {
     return this.#store.pinned?.logKey ?? null
+  }
+
+  /** The root of the tree of `size` from the verified Merkle hashes held, or null when they do not reach it. */
+  rootAt(size: number): Uint8Array | null {
+    if (!this.#held || !Number.isSafeInteger(size) || size < 0 || size > this.#held.size) return null
+    if (this.#hashes.validCount < storedHashCount(size)) return null
+    return treeHash(size, this.#hashes.reader)
   }
 
   /** The witness policy served checkpoints must meet, or null. */
