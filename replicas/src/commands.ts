@@ -274,7 +274,7 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
     const witness = typeof options.witness === 'string' && options.witness !== '' ? await mirrorWitness(mirror, options) : null
     if (witness) logger.info('witnessing', { witness: witness.name, origin: mirror.checkpoint?.origin ?? null })
     const server = await startServer(mirror, {
-      ...(witness ? { witness } : {}),
+      ...(witness ? { witness, logger } : {}),
       port: options.port as number,
       host: options.host as string,
       metrics,
@@ -357,7 +357,7 @@ async function witness(options: Options, positionals: string[], io: CliIo, logge
   const keys = required(options, 'log-key', 'witness').split(',').map((k) => k.trim()).filter(Boolean)
   const w = await openWitness(keys, required(options, 'key', 'witness'), required(options, 'state', 'witness'))
   try {
-    const server = await startWitnessServer(w, options.port as number, options.host as string).catch((err: unknown) => {
+    const server = await startWitnessServer(w, options.port as number, options.host as string, logger).catch((err: unknown) => {
       if (!(err instanceof MirrorError) || err.code !== 'usage') throw err
       throw new MirrorError('usage', `witness: ${err.message}`)
     })

@@ -18,6 +18,7 @@ import { InvalidPhoneError, normalizePhone } from '../../src/protocol/phone.ts'
 import { asMirrorError, MirrorError } from './errors.ts'
 import { Metrics } from './metrics.ts'
 import type { Mirror } from './mirror.ts'
+import type { Logger } from './logger.ts'
 import type { Witness } from './witness.ts'
 import { handleWitnessRequest } from './witness-server.ts'
 
@@ -37,6 +38,8 @@ export interface ServeOptions {
   now?: () => number
   /** A witness to serve too: POST /add-checkpoint and GET /<sha256(origin)>/checkpoint. */
   witness?: Witness
+  /** Where the witness logs its answers (default: nowhere). */
+  logger?: Logger
 }
 
 /** A running server. */
@@ -61,7 +64,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
     try {
       const url = new URL(req.url ?? '/', 'http://mirror.invalid')
       if (req.method === 'POST' && url.pathname === '/v1/lookups') return void lookups(req, res).catch(fail)
-      if (options.witness && handleWitnessRequest(options.witness, req, res, url.pathname)) return
+      if (options.witness && handleWitnessRequest(options.witness, req, res, url.pathname, options.logger)) return
       route(req, res, url)
     } catch (err) {
       fail(err)

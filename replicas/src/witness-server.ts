@@ -6,11 +6,15 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { silentLogger, type Logger } from './logger.ts'
 import { listen } from './server.ts'
 import { MAX_ADD_CHECKPOINT_BYTES, type Witness, type WitnessResponse } from './witness.ts'
 
-/** handleWitnessRequest: answers `req` if it is a witness route and returns true; false otherwise. */
-export function handleWitnessRequest(witness: Witness, req: IncomingMessage, res: ServerResponse, path: string): boolean {
+/**
+ * handleWitnessRequest: answers `req` if it is a witness route and returns true; false
+ * otherwise. Each add-checkpoint outcome is logged (a 422 warns: it may be a log's fork).
+ */
+export function handleWitnessRequest(witness: Witness, req: IncomingMessage, res: ServerResponse, path: string, logger: Logger = silentLogger): boolean {
   if (path === '/add-checkpoint') {
     if (req.method !== 'POST') {
       req.resume()
@@ -19,7 +23,12 @@ export function handleWitnessRequest(witness: Witness, req: IncomingMessage, res
     }
     void readBody(req)
       .then((body) => (body === null ? tooLarge() : witness.addCheckpoint(body)))
-      .then((answer) => send(res, answer))
+      .then((answer) => {
+        const fields = { status: answer.status, ...(answer.status === 200 ? {} : { reason: answer.body.trim() }) }
+        if (answer.status === 422 || answer.status === 403) logger.warn('add_checkpoint_refused', fields)
+        else logger.info('add_checkpoint', fields)
+        send(res, answer)
+      })
       .catch((err: unknown) => send(res, { status: 500, contentType: 'text/plain; charset=utf-8', body: `witness failed: ${(err as Error).message}\n` }))
     return true
   }
@@ -39,13 +48,13 @@ export interface WitnessServer {
 }
 
 /** startWitnessServer: serves `witness` alone on `host:port` (0 picks a free port). */
-export async function startWitnessServer(witness: Witness, port: number, host = '127.0.0.1'): Promise<WitnessServer> {
+export async function startWitnessServer(witness: Witness, port: number, host = '127.0.0.1', logger: Logger = silentLogger): Promise<WitnessServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://witness.invalid').pathname
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       return send(res, { status: 200, contentType: 'text/plain; charset=utf-8', body: `ok ${witness.name}\n` })
     }
-    if (!handleWitnessRequest(witness, req, res, path)) {
+    if (!handleWitnessRequest(witness, req, res, path, logger)) {
       req.resume()
       send(res, { status: 404, contentType: 'text/plain; charset=utf-8', body: `no route ${req.method} ${path}\n` })
     }

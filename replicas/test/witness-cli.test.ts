@@ -75,7 +75,9 @@ describe('whodis-mirror witness', () => {
     const ok = await fetch(`${started.url}/add-checkpoint`, { method: 'POST', body: addRequest(0, await log.checkpoint(200), 200) })
     expect(ok.status).toBe(200)
     first.abort()
-    expect((await a.done).code).toBe(0)
+    const firstRun = await a.done
+    expect(firstRun.code).toBe(0)
+    expect(firstRun.stderr).toMatch(/"event":"add_checkpoint","status":200/)
 
     const second = new AbortController()
     const b = run(['witness', '--port', '0'], env, second.signal, 'witnessing')
@@ -168,6 +170,8 @@ describe('serve --witness', () => {
     expect(ok.status).toBe(200)
     expect((await fetch(`${url}/v1/numbers/+1`)).status).toBe(400) // the mirror's routes are still there
     controller.abort()
-    expect((await s.done).code).toBe(0)
+    const served = await s.done
+    expect(served.code).toBe(0)
+    expect(served.stderr).toMatch(/"level":"warn","event":"add_checkpoint_refused","status":422,"reason":"this mirror verified a different root/)
   })
 })
