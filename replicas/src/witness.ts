@@ -178,8 +178,11 @@ export class Witness {
     if (c.size === 0 && !constantTimeEqual(c.rootHash, EMPTY_ROOT)) return text(422, 'a checkpoint of size 0 must have the root of the empty tree')
     if (oldSize === 0) {
       if (proof.length > 0) return text(422, 'the consistency proof from size 0 must be empty')
-    } else if (!checkTree(proof, c.size, c.rootHash, oldSize, known!.rootHash)) {
-      if (oldSize !== c.size) return text(422, `the consistency proof from size ${oldSize} does not verify`)
+    } else if (oldSize === c.size && constantTimeEqual(c.rootHash, known!.rootHash)) {
+      if (proof.length > 0) return text(422, 'the consistency proof between equal sizes must be empty')
+    } else if (oldSize !== c.size) {
+      if (!checkTree(proof, c.size, c.rootHash, oldSize, known!.rootHash)) return text(422, `the consistency proof from size ${oldSize} does not verify`)
+    } else {
       // Two roots signed by the log for one size: proof of a fork, kept for anyone to check.
       const path = writeEvidence(
         this.options.stateDir,

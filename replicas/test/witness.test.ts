@@ -247,6 +247,10 @@ describe('the witness never cosigns two inconsistent trees', () => {
     const served = await openCheckpoint(evidence.served.note, log.verifierKey)
     expect([held.size, served.size]).toEqual([7, 7])
     expect(toHex(held.rootHash)).not.toBe(toHex(served.rootHash))
+    // A needless proof between equal sizes is refused, and is no fork.
+    expect(await witness.addCheckpoint(await log.request(7, 7, { proof: [log.root(3)] }))).toMatchObject({ status: 422, body: expect.stringMatching(/must be empty/) })
+    const { readdirSync: list } = await import('node:fs')
+    expect(list(stateDir).filter((f) => f.startsWith('misbehaviour-'))).toHaveLength(1)
     // Its honest checkpoint of the same tree is cosigned again.
     expect((await witness.addCheckpoint(await log.request(7, 7))).status).toBe(200)
     expect(toHex(witness.tree(ORIGIN)!.rootHash)).toBe(toHex(log.root()))
