@@ -17,7 +17,7 @@
  * @module
  */
 import { mkdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { constantTimeEqual, toHex, utf8 } from '../../src/protocol/bytes.ts'
 import { decodeHash, parseCheckpoint, type Checkpoint } from '../../src/protocol/checkpoint.ts'
@@ -195,7 +195,7 @@ export class Witness {
         this.keyTextOf(c.origin),
         (this.options.now ?? Date.now)(),
       )
-      return text(422, `the root differs from the one cosigned at this size (a fork: evidence in ${path})`)
+      return text(422, `the root differs from the one cosigned at this size (a fork: evidence kept as ${basename(path)})`)
     }
     const refusal = this.options.extraCheck?.(c) ?? null
     if (refusal) return text(422, refusal)

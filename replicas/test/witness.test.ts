@@ -238,7 +238,7 @@ describe('the witness never cosigns two inconsistent trees', () => {
     // From the same old size, the fork's proof cannot verify against the root it holds.
     expect((await witness.addCheckpoint(await forked.request(3, 7)))).toMatchObject({ status: 409 })
     const forkAnswer = await witness.addCheckpoint(await forked.request(7, 7))
-    expect(forkAnswer).toMatchObject({ status: 422, body: expect.stringMatching(/a fork: evidence in /) })
+    expect(forkAnswer).toMatchObject({ status: 422, body: expect.stringMatching(/a fork: evidence kept as misbehaviour-fork-/) })
     // The evidence holds both notes, each verifying with the log key, with different roots at size 7.
     const { readdirSync, readFileSync } = await import('node:fs')
     const file = readdirSync(stateDir).find((f) => f.startsWith('misbehaviour-fork-'))!
