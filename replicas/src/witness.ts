@@ -18,8 +18,8 @@
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { sha256 } from '@noble/hashes/sha2.js'
-import { constantTimeEqual, toHex, utf8 } from '../../src/protocol/bytes.ts'
+import { createHash } from 'node:crypto'
+import { constantTimeEqual, toHex } from '../../src/protocol/bytes.ts'
 import { decodeHash, parseCheckpoint, type Checkpoint } from '../../src/protocol/checkpoint.ts'
 import { cosign, type CosignatureSigner } from '../../src/protocol/cosignature.ts'
 import { checkTree, EMPTY_ROOT } from '../../src/protocol/merkle.ts'
@@ -130,7 +130,7 @@ export class Witness {
   /** `GET <prefix>/<originHashHex>/checkpoint`: the latest cosigned checkpoint of that log, or 404. */
   checkpointByOriginHash(originHashHex: string): WitnessResponse {
     for (const [origin, tree] of this.latest) {
-      if (toHex(sha256(utf8(origin))) === originHashHex) return { status: 200, contentType: 'text/plain; charset=utf-8', body: tree.note }
+      if (originHash(origin) === originHashHex) return { status: 200, contentType: 'text/plain; charset=utf-8', body: tree.note }
     }
     return text(404, 'no checkpoint cosigned for that log')
   }
@@ -225,7 +225,7 @@ export class Witness {
   }
 
   private pathOf(origin: string): string {
-    return join(this.options.stateDir, `${toHex(sha256(utf8(origin)))}.checkpoint`)
+    return join(this.options.stateDir, `${originHash(origin)}.checkpoint`)
   }
 }
 
@@ -281,6 +281,11 @@ function ownTimestamp(note: string, signer: CosignatureSigner): number {
     latest = Math.max(latest, Number(new DataView(sig.signature.buffer, sig.signature.byteOffset, 8).getBigUint64(0)))
   }
   return latest
+}
+
+// The lowercase hex SHA-256 of an origin: the monitoring URL's path segment and the state file's name.
+function originHash(origin: string): string {
+  return createHash('sha256').update(origin, 'utf8').digest('hex')
 }
 
 function text(status: number, message: string): WitnessResponse {
