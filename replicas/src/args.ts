@@ -8,10 +8,10 @@ import { MirrorError } from './errors.ts'
 import { checkBaseUrl } from './http.ts'
 
 /** The commands. */
-export type Command = 'sync' | 'lookup' | 'verify' | 'watch' | 'serve'
+export type Command = 'sync' | 'lookup' | 'verify' | 'watch' | 'serve' | 'witness'
 
 /** The commands, in help order. */
-export const COMMANDS: readonly Command[] = ['sync', 'lookup', 'verify', 'watch', 'serve']
+export const COMMANDS: readonly Command[] = ['sync', 'lookup', 'verify', 'watch', 'serve', 'witness']
 
 type Kind = 'string' | 'number' | 'boolean' | 'list'
 
@@ -26,15 +26,15 @@ interface FlagSpec {
   url?: true
 }
 
-const ALL = COMMANDS
+const MIRRORING: readonly Command[] = ['sync', 'lookup', 'verify', 'watch', 'serve']
 const SYNCING: readonly Command[] = ['sync', 'watch', 'serve']
 
 /** Every flag. */
 export const FLAGS: readonly FlagSpec[] = [
-  { name: 'data', env: 'WHODIS_DATA', kind: 'string', help: 'data directory (created if missing)', commands: ALL },
+  { name: 'data', env: 'WHODIS_DATA', kind: 'string', help: 'data directory (created if missing)', commands: MIRRORING },
   { name: 'directory', env: 'WHODIS_DIRECTORY', kind: 'string', url: true, help: 'directory base URL, with its scheme (default: the one pinned at the first sync)', commands: SYNCING },
   { name: 'token', env: 'WHODIS_TOKEN', kind: 'string', help: 'app token (entry bundles and snapshots need one)', commands: SYNCING },
-  { name: 'log-key', env: 'WHODIS_LOG_KEY', kind: 'string', help: "log verifier key to pin (default: the directory's /.well-known/whodis)", commands: ALL },
+  { name: 'log-key', env: 'WHODIS_LOG_KEY', kind: 'string', help: "log verifier key to pin (default: the directory's /.well-known/whodis; witness: the logs it witnesses, comma-separated)", commands: COMMANDS },
   { name: 'peer', env: 'WHODIS_PEERS', kind: 'list', url: true, help: 'peer mirror URL to cross-check (repeatable; env: comma-separated)', commands: ['sync', 'serve'] },
   { name: 'follow', env: 'WHODIS_FOLLOW', kind: 'boolean', default: false, help: 'keep syncing', commands: ['sync'] },
   { name: 'interval-ms', env: 'WHODIS_FOLLOW_INTERVAL_MS', kind: 'number', default: 3000, help: 'delay between sync steps when following', commands: SYNCING },
@@ -60,10 +60,17 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'number', env: 'WHODIS_WATCH_NUMBER', kind: 'string', help: 'watch entries touching this number', commands: ['watch'] },
   { name: 'app', env: 'WHODIS_WATCH_APP', kind: 'string', help: 'watch entries touching this app id', commands: ['watch'] },
   { name: 'new-only', env: 'WHODIS_WATCH_NEW_ONLY', kind: 'boolean', default: false, help: 'skip the entries already held', commands: ['watch'] },
-  { name: 'port', env: 'WHODIS_MIRROR_PORT', kind: 'number', default: 8788, help: 'port to listen on', commands: ['serve'] },
-  { name: 'host', env: 'WHODIS_HOST', kind: 'string', default: '127.0.0.1', help: 'interface to listen on', commands: ['serve'] },
+  { name: 'port', env: 'WHODIS_MIRROR_PORT', kind: 'number', default: 8788, help: 'port to listen on', commands: ['serve', 'witness'] },
+  { name: 'host', env: 'WHODIS_HOST', kind: 'string', default: '127.0.0.1', help: 'interface to listen on', commands: ['serve', 'witness'] },
+  { name: 'witness-key', env: 'WHODIS_WITNESS_KEYS', kind: 'list', help: 'trusted witness verifier key (type 0x04): served checkpoints must carry its cosignature (repeatable; env: comma-separated)', commands: SYNCING },
+  { name: 'witness-threshold', env: 'WHODIS_WITNESS_THRESHOLD', kind: 'number', help: 'cosignatures of --witness-key required per checkpoint (default: all of them)', commands: SYNCING },
+  { name: 'witness-max-age-s', env: 'WHODIS_WITNESS_MAX_AGE_S', kind: 'number', help: 'a cosignature older than this many seconds does not count toward --witness-threshold: a frozen directory is refused (default: no limit)', commands: SYNCING },
+  { name: 'key', env: 'WHODIS_WITNESS_SIGNING_KEY', kind: 'string', help: 'witness signer key, PRIVATE+KEY+<name>+<id>+<key> (npm run keygen -- --witness <name>)', commands: ['witness'] },
+  { name: 'state', env: 'WHODIS_WITNESS_STATE', kind: 'string', help: 'witness state directory: the latest cosigned checkpoint per log (created if missing)', commands: ['witness'] },
+  { name: 'witness', env: 'WHODIS_WITNESS_SIGNING_KEY', kind: 'string', help: 'also act as a witness with this signer key: POST /add-checkpoint cosigns checkpoints consistent with what this mirror verified', commands: ['serve'] },
+  { name: 'witness-state', env: 'WHODIS_WITNESS_STATE', kind: 'string', help: 'witness state directory (default: <data>/witness)', commands: ['serve'] },
   { name: 'stale-after-ms', env: 'WHODIS_STALE_AFTER_MS', kind: 'number', default: 300_000, help: '/healthz reports stale past this checkpoint age', commands: ['serve'] },
-  { name: 'log-format', env: 'WHODIS_LOG_FORMAT', kind: 'string', default: 'auto', help: 'auto, json or text (auto: text and a progress bar on a terminal, JSON lines otherwise)', commands: ALL },
+  { name: 'log-format', env: 'WHODIS_LOG_FORMAT', kind: 'string', default: 'auto', help: 'auto, json or text (auto: text and a progress bar on a terminal, JSON lines otherwise)', commands: COMMANDS },
 ]
 
 /** Parsed options: flag name → value (defaults applied). */
@@ -139,7 +146,7 @@ function toNumber(f: FlagSpec, text: string, where: string): number {
 export function flagHelp(command: Command): string {
   return FLAGS.filter((f) => f.commands.includes(command))
     .map((f) => {
-      const value = f.kind === 'boolean' ? '' : f.kind === 'number' ? ' N' : f.kind === 'list' ? ' URL' : ' VALUE'
+      const value = f.kind === 'boolean' ? '' : f.kind === 'number' ? ' N' : f.kind === 'list' && f.url ? ' URL' : ' VALUE'
       const def = f.default !== undefined && f.kind !== 'boolean' ? ` (default ${f.default})` : ''
       return `    --${f.name}${value}\n        ${f.help}${def}  [${f.env}]`
     })

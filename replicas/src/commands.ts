@@ -15,6 +15,13 @@ import { watchRecord, type WatchFilter } from './watch.ts'
 import { NUMBER_NOT_FOUND } from '../../src/protocol/lookup.ts'
 import { InvalidPhoneError, normalizePhone } from '../../src/protocol/phone.ts'
 import { subjectOf } from '../../src/protocol/entry.ts'
+import { constantTimeEqual } from '../../src/protocol/bytes.ts'
+import { cosignatureSignerFromKey, cosignatureVerifierKeyOf } from '../../src/protocol/cosignature.ts'
+import { join } from 'node:path'
+import { StoreError } from './store/errors.ts'
+import { parseLogKey } from './trust.ts'
+import { Witness, type WitnessOptions } from './witness.ts'
+import { startWitnessServer } from './witness-server.ts'
 
 /** Where the CLI reads and writes. */
 export interface CliIo {
@@ -30,7 +37,8 @@ const SUMMARY: Record<Command, string> = {
   lookup: 'answer a lookup from the local state, as the directory would: lookup --data DIR <phone>',
   verify: 'replay everything held and check it against the held checkpoint (no network)',
   watch: 'print every log entry touching --number or --app (with --directory: as they arrive)',
-  serve: 'follow the directory and answer GET /v1/numbers/:phone locally (+ /log/checkpoint, /healthz, /metrics)',
+  serve: 'follow the directory and answer GET /v1/numbers/:phone locally (+ /log/checkpoint, /healthz, /metrics; --witness: POST /add-checkpoint)',
+  witness: 'run a standalone C2SP tlog-witness (consistency only): POST /add-checkpoint, GET /<sha256(origin)>/checkpoint',
 }
 
 /** The full `--help` text. */
@@ -84,6 +92,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await watch(options, positionals, io, logger)
       case 'serve':
         return await serve(options, positionals, io, logger)
+      case 'witness':
+        return await witness(options, positionals, io, logger)
     }
   } catch (err) {
     const e = asMirrorError(err)
@@ -123,6 +133,10 @@ function mirrorOptions(options: Options, logger: Logger): MirrorOptions {
     out.maxSnapshotBytes = num('max-snapshot-bytes')
     out.retry = { retries: num('retries'), baseDelayMs: num('retry-base-ms'), maxDelayMs: num('retry-max-ms'), timeoutMs: num('timeout-ms') }
   }
+  const witnessKeys = (options['witness-key'] as string[] | undefined) ?? []
+  if (witnessKeys.length > 0) out.witnessKeys = witnessKeys
+  if (typeof options['witness-threshold'] === 'number') out.witnessThreshold = options['witness-threshold']
+  if (typeof options['witness-max-age-s'] === 'number') out.witnessMaxAgeSeconds = options['witness-max-age-s']
   return out
 }
 
@@ -257,13 +271,17 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
   return withMirror(options, 'serve', logger, async (mirror) => {
     const metrics = new Metrics()
     let halted: string | null = null
+    const witness = typeof options.witness === 'string' && options.witness !== '' ? await mirrorWitness(mirror, options) : null
+    if (witness) logger.info('witnessing', { witness: witness.name, origin: mirror.checkpoint?.origin ?? null })
     const server = await startServer(mirror, {
+      ...(witness ? { witness, logger } : {}),
       port: options.port as number,
       host: options.host as string,
       metrics,
       staleAfterMs: options['stale-after-ms'] as number,
       halted: () => halted,
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
+      await witness?.close()
       if (!(err instanceof MirrorError) || err.code !== 'usage') throw err
       const hint = err.details.setting === 'host' ? 'check --host (or WHODIS_HOST)' : 'choose another with --port (or WHODIS_MIRROR_PORT)'
       throw new MirrorError('usage', `serve: ${err.message}; ${hint}`)
@@ -300,7 +318,57 @@ async function serve(options: Options, positionals: string[], io: CliIo, logger:
       })
     } finally {
       await server.close()
+      await witness?.close()
     }
     return 0
   })
+}
+
+/** The witness of `serve --witness`: the mirror's log key, and a refusal of any tree other than the one the mirror verified at that size. */
+async function mirrorWitness(mirror: Mirror, options: Options): Promise<Witness> {
+  const keyText = mirror.logKey ?? (typeof options['log-key'] === 'string' ? options['log-key'] : null)
+  if (!keyText) throw new MirrorError('usage', 'serve --witness needs --log-key (or WHODIS_LOG_KEY) until the data directory is pinned by a first sync')
+  const stateDir = typeof options['witness-state'] === 'string' && options['witness-state'] !== '' ? options['witness-state'] : join(mirror.dir, 'witness')
+  return openWitness([keyText], options.witness as string, stateDir, (c) => {
+    const verified = mirror.rootAt(c.size)
+    if (verified && !constantTimeEqual(verified, c.rootHash)) return `this mirror verified a different root at tree size ${c.size}: a split view`
+    return null
+  })
+}
+
+async function openWitness(logKeyTexts: string[], signerKey: string, stateDir: string, extraCheck?: WitnessOptions['extraCheck']): Promise<Witness> {
+  const logKeys = logKeyTexts.map((text) => parseLogKey(text, '--log-key'))
+  let signer
+  try {
+    signer = await cosignatureSignerFromKey(signerKey.trim())
+  } catch (err) {
+    throw new MirrorError('usage', `witness signer key: ${(err as Error).message}`)
+  }
+  try {
+    return await Witness.open({ logKeys, signer, stateDir, ...(extraCheck ? { extraCheck } : {}) })
+  } catch (err) {
+    if (err instanceof StoreError) throw new MirrorError('store', `witness state ${stateDir}: ${err.message}`, {}, { cause: err })
+    throw new MirrorError('store', `witness state ${stateDir}: ${(err as Error).message}`, {}, { cause: err })
+  }
+}
+
+async function witness(options: Options, positionals: string[], io: CliIo, logger: Logger): Promise<number> {
+  noPositionals('witness', positionals)
+  const keys = required(options, 'log-key', 'witness').split(',').map((k) => k.trim()).filter(Boolean)
+  const w = await openWitness(keys, required(options, 'key', 'witness'), required(options, 'state', 'witness'))
+  try {
+    const server = await startWitnessServer(w, options.port as number, options.host as string, logger).catch((err: unknown) => {
+      if (!(err instanceof MirrorError) || err.code !== 'usage') throw err
+      throw new MirrorError('usage', `witness: ${err.message}`)
+    })
+    logger.info('witnessing', { url: server.url, witness: w.name, verifierKey: cosignatureVerifierKeyOf(w.signer), logs: keys.map((k) => k.split('+')[0]) })
+    await new Promise<void>((resolve) => {
+      if (!io.signal || io.signal.aborted) return resolve()
+      io.signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    await server.close()
+  } finally {
+    await w.close()
+  }
+  return 0
 }

@@ -23,3 +23,6 @@ export { createLogger, silentLogger, type Logger, type Progress } from './logger
 export { InvalidPhoneError } from '../../src/protocol/phone.ts'
 export type { LookupBody, LookupEntry, LookupsBody } from '../../src/protocol/lookup.ts'
 export type { Evidence, SnapshotOrigin } from './evidence.ts'
+export { Witness, type WitnessOptions, type WitnessResponse, type WitnessedTree } from './witness.ts'
+export { handleWitnessRequest, startWitnessServer, type WitnessServer } from './witness-server.ts'
+export type { WitnessPolicy } from './trust.ts'

@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { subjectOf } from '../../src/protocol/entry.ts'
 import { lookupBody, lookupResult, type LookupBinding, type LookupBody } from '../../src/protocol/lookup.ts'
-import { RightEdge, storedHashCount } from '../../src/protocol/merkle.ts'
+import { RightEdge, storedHashCount, treeHash } from '../../src/protocol/merkle.ts'
 import type { NoteVerifierKey } from '../../src/protocol/note-keys.ts'
 import { normalizePhone } from '../../src/protocol/phone.ts'
 import { expiresAt } from '../../src/protocol/state.ts'
@@ -21,7 +21,8 @@ import { checkPeers, type PeerReport } from './peers.ts'
 import { proveBinding } from './proofs.ts'
 import { openStore, type MirrorStore } from './store/index.ts'
 import { syncStep, type CommitEvent, type SyncResult } from './sync.ts'
-import { parseLogKey, verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
+import { verifyCosignatures, type Cosigner } from '../../src/protocol/cosignature.ts'
+import { parseLogKey, parseWitnessPolicy, verifyCheckpoint, type VerifiedCheckpoint, type WitnessPolicy } from './trust.ts'
 import { verifyHeld, type VerifyReport } from './verify.ts'
 import { writeEvidence, type SnapshotOrigin } from './evidence.ts'
 import { receiptFor } from './proofs.ts'
@@ -56,6 +57,12 @@ export interface MirrorOptions {
   logger?: Logger
   /** The clock for expiry, in ms (default Date.now). */
   now?: () => number
+  /** Witness verifier keys (type 0x04): a served checkpoint needs `witnessThreshold` of their cosignatures. */
+  witnessKeys?: string[]
+  /** Cosignatures required of `witnessKeys` (default: all of them). */
+  witnessThreshold?: number
+  /** A cosignature older than this many seconds does not count toward the threshold (default: no limit). */
+  witnessMaxAgeSeconds?: number
 }
 
 /** Counters a server or monitor reads. */
@@ -77,6 +84,7 @@ export class Mirror {
   #store: MirrorStore
   #hashes: HashFile
   #options: MirrorOptions
+  #witnesses: WitnessPolicy | null
   #logger: Logger
   #now: () => number
   #key: NoteVerifierKey | null
@@ -102,6 +110,7 @@ export class Mirror {
     this.#options = options
     this.#logger = options.logger ?? silentLogger
     this.#now = options.now ?? Date.now
+    this.#witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold, this.#now, options.witnessMaxAgeSeconds)
     this.#status = {
       treeSize: store.treeSize,
       checkpointSize: held?.size ?? 0,
@@ -126,6 +135,18 @@ export class Mirror {
   /** The pinned log verifier key, or null before the first sync stored anything. */
   get logKey(): string | null {
     return this.#store.pinned?.logKey ?? null
+  }
+
+  /** The root of the tree of `size` from the verified Merkle hashes held, or null when they do not reach it. */
+  rootAt(size: number): Uint8Array | null {
+    if (!this.#held || !Number.isSafeInteger(size) || size < 0 || size > this.#held.size) return null
+    if (this.#hashes.validCount < storedHashCount(size)) return null
+    return treeHash(size, this.#hashes.reader)
+  }
+
+  /** The witness policy served checkpoints must meet, or null. */
+  get witnessPolicy(): WitnessPolicy | null {
+    return this.#witnesses
   }
 
   /** Sync and error counters. */
@@ -473,6 +494,7 @@ export class Mirror {
       // Replaying, commit right before the entry the snapshot's state refused: refusing it again keeps all before it.
       ...(replay?.refused ? { chunkBreaks: [replay.refused.index] } : {}),
       maxSnapshotBytes: this.#options.maxSnapshotBytes ?? 2 ** 31,
+      witnesses: this.#witnesses,
       held: () => this.#held,
       beforeWrite: () => this.#pin(client, keyText),
       committed: (event) => {
@@ -630,6 +652,7 @@ function e164Subject(text: string): number {
  * checkpoint's signature with the pinned key and that the Merkle hashes match the stored edge.
  */
 export async function openMirror(dir: string, options: MirrorOptions = {}): Promise<Mirror> {
+  const witnesses = parseWitnessPolicy(options.witnessKeys ?? [], options.witnessThreshold) // a bad policy fails before the store is opened
   let store: MirrorStore
   try {
     store = await openStore(dir)
@@ -666,10 +689,20 @@ export async function openMirror(dir: string, options: MirrorOptions = {}): Prom
     } else if (held) {
       ;(options.logger ?? silentLogger).warn('hashes_incomplete', { dir, held: held.size, note: 'proofs are unavailable until the next sync rebuilds hashes.bin' })
     }
+    if (held && witnesses) held = { ...held, cosigners: await heldCosigners(held.note, witnesses, options.now) }
     return new Mirror(dir, store, hashes, held, key, options)
   } catch (err) {
     hashes?.close()
     await store.close()
     throw asMirrorError(err)
+  }
+}
+
+// The trusted cosigners of a checkpoint already held (it met the policy in force when taken, if any).
+async function heldCosigners(note: string, policy: WitnessPolicy, now?: () => number): Promise<Cosigner[]> {
+  try {
+    return (await verifyCosignatures(note, policy.keys, { threshold: 0, ...(now ? { now } : {}) })).cosigners
+  } catch {
+    return []
   }
 }

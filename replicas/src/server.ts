@@ -6,7 +6,8 @@
  *   applied state;
  * - `GET /log/checkpoint`: the held signed checkpoint, for peer mirrors to cross-check;
  * - `GET /healthz`: tree sizes and the age of the last verified checkpoint (503 unless healthy);
- * - `GET /metrics`: Prometheus text.
+ * - `GET /metrics`: Prometheus text;
+ * - with a witness: `POST /add-checkpoint` and `GET /<sha256(origin)>/checkpoint` (witness-server.ts).
  * It binds to loopback by default and asks for no token: it serves the app that runs it.
  * @module
  */
@@ -17,6 +18,9 @@ import { InvalidPhoneError, normalizePhone } from '../../src/protocol/phone.ts'
 import { asMirrorError, MirrorError } from './errors.ts'
 import { Metrics } from './metrics.ts'
 import type { Mirror } from './mirror.ts'
+import type { Logger } from './logger.ts'
+import type { Witness } from './witness.ts'
+import { handleWitnessRequest } from './witness-server.ts'
 
 /** Options of {@link startServer}. */
 export interface ServeOptions {
@@ -32,6 +36,10 @@ export interface ServeOptions {
   halted?: () => string | null
   /** The clock (default Date.now). */
   now?: () => number
+  /** A witness to serve too: POST /add-checkpoint and GET /<sha256(origin)>/checkpoint. */
+  witness?: Witness
+  /** Where the witness logs its answers (default: nowhere). */
+  logger?: Logger
 }
 
 /** A running server. */
@@ -56,6 +64,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
     try {
       const url = new URL(req.url ?? '/', 'http://mirror.invalid')
       if (req.method === 'POST' && url.pathname === '/v1/lookups') return void lookups(req, res).catch(fail)
+      if (options.witness && handleWitnessRequest(options.witness, req, res, url.pathname, options.logger)) return
       route(req, res, url)
     } catch (err) {
       fail(err)
@@ -168,6 +177,7 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
       lastVerifiedAt: s.lastVerifiedAt === null ? null : new Date(s.lastVerifiedAt).toISOString(),
       checkpointAgeSeconds: ageSeconds,
       records: mirror.records,
+      ...(mirror.witnessPolicy ? { witnesses: witnessReport(mirror, now()) } : {}),
       ...(halted ? { halted } : {}),
       ...(s.lastError ? { lastError: { ...s.lastError, at: new Date(s.lastError.at).toISOString() } } : {}),
     })
@@ -188,6 +198,16 @@ export async function startServer(mirror: Mirror, options: ServeOptions): Promis
   }
 }
 
+/** The witness policy and who cosigned the held checkpoint, with each cosignature's age. */
+function witnessReport(mirror: Mirror, nowMs: number) {
+  const policy = mirror.witnessPolicy!
+  return {
+    threshold: policy.threshold,
+    trusted: policy.keys.length,
+    cosigners: (mirror.checkpoint?.cosigners ?? []).map((c) => ({ name: c.key.name, ageSeconds: Math.max(0, Math.round(nowMs / 1000 - c.timestamp)) })),
+  }
+}
+
 /** Why a listen failed, and which setting to change, by error code. */
 const LISTEN_FAILURES: Readonly<Record<string, [string, 'port' | 'host']>> = {
   EADDRINUSE: ['the port is in use', 'port'],
@@ -202,7 +222,7 @@ const LISTEN_FAILURES: Readonly<Record<string, [string, 'port' | 'host']>> = {
  * listen: binds `server`, or throws a `usage` error saying why it cannot (`details.setting`
  * names what to change: `port` or `host`). A port in use is a configuration mistake, not a bug.
  */
-async function listen(server: Server, port: number, host: string): Promise<void> {
+export async function listen(server: Server, port: number, host: string): Promise<void> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

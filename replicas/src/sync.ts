@@ -42,7 +42,7 @@ import { checkSnapshotApps, fetchSnapshot, hashesFromTiles, type SnapshotFile } 
 import { prepareSnapshot, type DecodedSnapshot, type PreparedSnapshot } from './snapshot-worker.ts'
 import { Spool } from './spool.ts'
 import type { AppInfo, BuildOrder, MirrorStore, SubjectIndex } from './store/index.ts'
-import { verifyCheckpoint, type VerifiedCheckpoint } from './trust.ts'
+import { verifyCheckpoint, type VerifiedCheckpoint, type WitnessPolicy } from './trust.ts'
 import { RootMismatch, sameBytes, verifyRange, type RangeTarget } from './verify-range.ts'
 
 /** A committed batch of entries, as listeners see it. */
@@ -86,6 +86,8 @@ export interface SyncContext {
   chunkBreaks?: readonly number[]
   useSnapshots: boolean
   maxSnapshotBytes: number
+  /** Witnesses that must cosign a served checkpoint before it is taken (none: the log key suffices). */
+  witnesses?: WitnessPolicy | null
   /** The held verified checkpoint. */
   held(): VerifiedCheckpoint | null
   /** Called once before the first store write of a step (the mirror pins its key there). */
@@ -98,7 +100,7 @@ export interface SyncContext {
 export async function syncStep(ctx: SyncContext): Promise<SyncResult> {
   const { client, key, store, hashes } = ctx
   const source = `${client.url}/log/checkpoint`
-  const served = await verifyCheckpoint(await client.checkpoint(), key, source)
+  const served = await verifyCheckpoint(await client.checkpoint(), key, source, ctx.witnesses)
   const held = ctx.held()
   const from = store.treeSize
 
@@ -162,7 +164,7 @@ async function bootstrapFrom(ctx: SyncContext, served: VerifiedCheckpoint, snaps
   // can be ahead of a cached checkpoint. Look again a few times before calling it a rollback.
   for (let attempt = 0; snapshot && snapshot.file.manifest.treeSize > served.size && attempt < 3; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, client.http.policy.baseDelayMs * 4 * 2 ** attempt))
-    served = await verifyCheckpoint(await client.checkpoint(), key, source)
+    served = await verifyCheckpoint(await client.checkpoint(), key, source, ctx.witnesses)
   }
   if (snapshot && snapshot.file.manifest.treeSize > served.size) {
     await snapshot.prepared.decoded // a snapshot that does not check out is refused as such first
