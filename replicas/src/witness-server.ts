@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { silentLogger, type Logger } from './logger.ts'
-import { listen } from './server.ts'
+import { listen } from './listen.ts'
 import { MAX_ADD_CHECKPOINT_BYTES, type Witness, type WitnessResponse } from './witness.ts'
 
 /**

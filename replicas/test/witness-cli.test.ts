@@ -139,11 +139,11 @@ describe('a mirror with a witness policy', () => {
     }
     extendLog(log, 20)
     fake.checkpointNote = await log.checkpoint() // a newer checkpoint without cosignatures
-    expect((await run(['sync', '--data', data], env).done).code).toBe(EXIT_CODES.bad_signature)
-    expect((await run(['sync', '--data', data, '--witness-threshold', '3'], env).done).code).toBe(EXIT_CODES.usage)
+    expect((await run(['sync', '--data', data, '--token', FAKE_TOKEN], env).done).code).toBe(EXIT_CODES.bad_signature)
+    expect((await run(['sync', '--data', data, '--token', FAKE_TOKEN, '--witness-threshold', '3'], env).done).code).toBe(EXIT_CODES.usage)
     // A freeze: the cosigned checkpoint served again, its cosignatures older than the limit.
     fake.checkpointNote = note
-    const frozen = await run(['sync', '--data', data, '--witness-max-age-s', '60'], { ...env, WHODIS_WITNESS_THRESHOLD: '1' }, undefined).done
+    const frozen = await run(['sync', '--data', data, '--token', FAKE_TOKEN, '--witness-max-age-s', '60'], { ...env, WHODIS_WITNESS_THRESHOLD: '1' }, undefined).done
     expect(frozen.code).toBe(EXIT_CODES.bad_signature)
     expect(frozen.stderr).toMatch(/0 of the 1 witness cosignatures required \(2 more older than 60 s\)/)
   })

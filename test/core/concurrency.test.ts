@@ -20,7 +20,7 @@ const APPS = [
 type Op = { kind: 'bind' | 'unbind' | 'reassign'; subject: number; app: number }
 const op: fc.Arbitrary<Op> = fc.record({ kind: fc.constantFrom('bind' as const, 'bind' as const, 'unbind' as const, 'reassign' as const), subject: fc.nat(SUBJECTS.length - 1), app: fc.nat(APPS.length - 1) })
 
-describe('commands sent at once', () => {
+describe('commands sent at once', { timeout: 300_000 }, () => { // a safety net: these enumerate hundreds of runs, slow on a loaded machine
   it('get distinct indexes, one log, and the state is its fold', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 20, maxLength: 80 }), async (ops) => {

@@ -8,7 +8,7 @@ import { shardOf } from '../../src/core/shards.ts'
 import { bindCommand, expectCheckpointsConsistent, expectStateIsFold, flush, observedDirectory, settle } from './harness.ts'
 import { APPA, atEveryStep, bindAll, subjectsFrom } from './steps.ts'
 
-describe('a failure at every step', () => {
+describe('a failure at every step', { timeout: 300_000 }, () => { // a safety net: these enumerate hundreds of runs, slow on a loaded machine
   it('of a round that completes a tile and a bundle: tiles, bundles, the commit, the checkpoint, the projection', async () => {
     // 255 entries before the operation, whose two entries (one batch of one shard) complete tile 0 and bundle 0.
     const before = subjectsFrom(16_000_000_000, 400)
@@ -102,7 +102,7 @@ describe('a failure at every step', () => {
   })
 })
 
-describe('a round of a sequencer that was replaced', () => {
+describe('a round of a sequencer that was replaced', { timeout: 300_000 }, () => {
   it('cannot commit over the new one: the tree compare-and-swap refuses it, and no inconsistent checkpoint is signed', async () => {
     const o = observedDirectory({ shards: 2 })
     const [s1, s2, s3] = subjectsFrom(16_700_000_000, 3)

@@ -186,7 +186,7 @@ class Run {
   }
 }
 
-describe('the directory state is the fold of its log', () => {
+describe('the directory state is the fold of its log', { timeout: 300_000 }, () => { // a safety net: these enumerate hundreds of runs, slow on a loaded machine
   const seen = new Set<string>()
   it('after every command of random sequences, across three shards', async () => {
     await fc.assert(
@@ -215,7 +215,7 @@ describe('the directory state is the fold of its log', () => {
   })
 })
 
-describe('the checks catch a directory that breaks the rule', () => {
+describe('the checks catch a directory that breaks the rule', { timeout: 300_000 }, () => {
   it('an entry the fold refuses, appended past the shards', async () => {
     const o = observedDirectory()
     await o.d.sequencer.registerApp('appa', 'A', 't')

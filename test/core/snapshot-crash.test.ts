@@ -13,7 +13,7 @@ import { snapshotRecords, type MapRecordTable } from '../../src/protocol/state.t
 import { bindCommand, expectCheckpointsConsistent, expectStateIsFold, flush, observedDirectory, settle, type Observed } from './harness.ts'
 import { APPA, answered, atEveryStep, bindAll, subjectsFrom } from './steps.ts'
 
-describe('a failure at every step of a snapshot', () => {
+describe('a failure at every step of a snapshot', { timeout: 300_000 }, () => { // a safety net: these enumerate hundreds of runs, slow on a loaded machine
   it('of a snapshot: resumed, it writes the same bytes as a run without a failure', async () => {
     const subjects = subjectsFrom(16_500_000_000, 40)
     let reference: Map<string, Uint8Array> | null = null
@@ -48,7 +48,7 @@ describe('a failure at every step of a snapshot', () => {
   })
 })
 
-describe('a snapshot written in several steps', () => {
+describe('a snapshot written in several steps', { timeout: 300_000 }, () => {
   it('crashed at every upload and save, resumed after a restart, writes the same bytes', async () => {
     // Keyed bindings (fingerprints do not compress) and 4 KiB parts: several gzip members, each a step of its own.
     const subjects = subjectsFrom(16_600_000_000, 1000)
