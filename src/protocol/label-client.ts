@@ -150,13 +150,17 @@ function positiveInteger(value: number, name: string): number {
  * resolveLabels maps each E.164 number in `e164s` (duplicates allowed) to its label, asking both
  * operators for the same blinded elements, `chunk` at a time with `inFlight` chunks in flight.
  * The first failure aborts the rest and rejects with its {@link LabelError}; an operator's key
- * that is not a valid element throws OprfError('invalid_key'), a non-E.164 string TypeError.
+ * that is not a valid element, or one key pinned for both, throws OprfError('invalid_key'); a
+ * non-E.164 string throws TypeError. Pin both keys from configuration, never from {@link operatorKey}
+ * at each call: an operator that serves its own key is trusted on first use.
  */
 export async function resolveLabels(e164s: string[], operators: [Operator, Operator], opts: ResolveOptions = {}): Promise<Map<string, string>> {
   const fetcher: Fetch = opts.fetch ?? ((url, init) => fetch(url, init))
   const chunk = positiveInteger(opts.chunk ?? 250, 'chunk')
   const inFlight = positiveInteger(opts.inFlight ?? 3, 'inFlight')
   for (const op of operators) publicKeyFromHex(toHex(op.publicKey))
+  // One key pinned twice would let one share, answering as both operators, yield labels (of 2·k1).
+  if (toHex(operators[0].publicKey) === toHex(operators[1].publicKey)) throw new OprfError('invalid_key', 'the two operators are pinned to the same public key: a label needs both shares')
   const numbers = [...new Set(e164s)]
   const labels = new Map<string, string>()
   if (numbers.length === 0) return labels

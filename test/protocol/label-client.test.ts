@@ -186,7 +186,16 @@ describe('resolveLabels with a lying or failing operator', () => {
 
   it("a key pinned for the other operator makes the honest operator's proof fail", async () => {
     const { operators, fetch } = pair()
-    await rejects(resolveLabels(NUMBERS, [{ ...operators[0], publicKey: K2.publicKey }, operators[1]], { fetch }), 'proof_invalid', DIRECTORY)
+    await rejects(resolveLabels(NUMBERS, [{ ...operators[0], publicKey: OTHER.publicKey }, operators[1]], { fetch }), 'proof_invalid', DIRECTORY)
+  })
+
+  it('refuses one key pinned for both operators: one share answering as both would yield labels', async () => {
+    // The directory alone (k1) answers at both URLs with valid proofs against its own key.
+    const a = fakeOperator(DIRECTORY, K1, 'token-a')
+    const b = fakeOperator(HOLDER, K1, 'token-b')
+    const both = resolveLabels(NUMBERS, [a.operator, b.operator], { fetch: network(a, b) })
+    await expect(both).rejects.toMatchObject({ name: 'OprfError', code: 'invalid_key' })
+    expect(a.seen.length + b.seen.length).toBe(0)
   })
 
   it('a failure in one chunk stops the others from being sent', async () => {
