@@ -81,4 +81,15 @@ describe('the hashes the log serves', () => {
     const anonymous = await Promise.all(open.map(async (p) => new Uint8Array(await (await call('GET', p)).arrayBuffer())))
     expect(found(leaves, anonymous).size).toBe(0)
   })
+
+  it('gives nothing under another spelling of a /log/ path', async () => {
+    const a = await registerApp()
+    await verify(a.token, freshPhone())
+    for (const path of ['//log/checkpoint', '/log//checkpoint', '/log/./checkpoint', '/x/../log/checkpoint', '/log%2Fcheckpoint', '/%6Cog/checkpoint', '/LOG/checkpoint', '/log/checkpoint/', '/log/tile/0//000.p/2', '/log/tile/%30/000.p/2']) {
+      const res = await call('GET', path)
+      const body = await res.text()
+      expect([401, 404], `${path} answered ${res.status}`).toContain(res.status)
+      expect(body, path).not.toMatch(/^whodis/) // a checkpoint starts with its origin
+    }
+  })
 })
