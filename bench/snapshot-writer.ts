@@ -23,6 +23,7 @@
 import { gunzipSync } from 'node:zlib'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { getHeapStatistics } from 'node:v8'
+import { concat } from '../src/protocol/bytes.ts'
 import { encodeEntry } from '../src/protocol/entry.ts'
 import { leafHash, RightEdge } from '../src/protocol/merkle.ts'
 import { encodeSnapshot } from '../src/protocol/snapshot.ts'
@@ -122,7 +123,7 @@ export async function measureSnapshotWriter(
   })
   const result = await done.finally(() => void worker.terminate())
   const wallS = (performance.now() - t0) / 1000
-  const file = whole ?? concat(parts)
+  const file = whole ?? concat(...parts)
   // The streamed file decompresses to the protocol encoder's bytes for the same records.
   const expected = encodeSnapshot({
     treeSize: tree.size,
@@ -154,16 +155,6 @@ type WorkerMessage =
   | { type: 'object'; data: Uint8Array }
   | { type: 'done'; peak: number; peakV8: number; limit: number; cpuS: number; steps: number; bytes: number }
   | { type: 'failed'; error: string }
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 
 // ---- the writer's thread -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { ApiError } from '../../src/errors.ts'
-import { NEW_APP_ID } from '../../src/protocol/entry.ts'
+import { AppName, NewAppId } from '../../src/routes/app-schemas.ts'
 import { errors } from '../../src/routes/error-responses.ts'
 import { validationHook } from '../../src/routes/validation.ts'
 import { registerApp, requireAdmin, revokeApp } from './apps.ts'
@@ -14,12 +14,6 @@ export const admin = new OpenAPIHono<KeyholderEnv>({ defaultHook: validationHook
 admin.use('/v1/admin/*', requireAdmin)
 
 const security = [{ adminToken: [] }]
-
-/** An app id: the directory's rules, so an app can use one id with both operators. */
-const AppId = z
-  .string()
-  .regex(NEW_APP_ID, 'an app id is 2 to 64 of a-z, 0-9, "." and "-", and not ".."')
-  .openapi({ example: 'appa', pattern: NEW_APP_ID.source })
 
 admin.openapi(
   createRoute({
@@ -35,21 +29,15 @@ admin.openapi(
         content: {
           'application/json': {
             schema: z.object({
-              id: AppId,
-              name: z
-                .string()
-                .trim()
-                .min(1)
-                .max(64)
-                .regex(/^[^\p{C}]+$/u, 'name must not contain control characters')
-                .openapi({ example: 'App A', pattern: '^[^\\p{C}]+$' }),
+              id: NewAppId,
+              name: AppName,
             }),
           },
         },
       },
     },
     responses: {
-      201: { description: 'registered', content: { 'application/json': { schema: z.object({ id: AppId, name: z.string(), token: z.string() }) } } },
+      201: { description: 'registered', content: { 'application/json': { schema: z.object({ id: NewAppId, name: z.string(), token: z.string() }) } } },
       ...errors('invalid_request', 'malformed_json', 'unauthorized', 'app_exists', 'body_too_large', 'unsupported_media_type', 'not_configured'),
     },
   }),

@@ -14,7 +14,7 @@
  * only once the data object is complete.
  * @module
  */
-import { fromBase64, toBase64, utf8 } from '../protocol/bytes.ts'
+import { concat, fromBase64, toBase64, utf8 } from '../protocol/bytes.ts'
 import type { Subject } from '../protocol/entry.ts'
 import { RightEdge } from '../protocol/merkle.ts'
 import { signNote, type NoteSigner } from '../protocol/note.ts'
@@ -417,14 +417,7 @@ export class SnapshotJob {
   #carry(): Uint8Array {
     const { store } = this.#d
     const chunks = Number(store.meta(`${CARRY_KEY}:count`) ?? 0)
-    const parts = Array.from({ length: chunks }, (_, i) => fromBase64(store.meta(`${CARRY_KEY}:${i}`)!))
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let at = 0
-    for (const p of parts) {
-      out.set(p, at)
-      at += p.length
-    }
-    return out
+    return concat(...Array.from({ length: chunks }, (_, i) => fromBase64(store.meta(`${CARRY_KEY}:${i}`)!)))
   }
 
   #clearCarry(): void {

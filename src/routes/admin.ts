@@ -8,7 +8,7 @@ import { reassignAll, sequencer } from '../directory.ts'
 import type { AppEnv } from '../env.ts'
 import { ApiError, orRefuse } from '../errors.ts'
 import { requireAdmin } from '../middleware/auth.ts'
-import { AppIdParam, errors, NewAppId, parsePhone, Phone } from './schemas.ts'
+import { AppIdParam, AppName, errors, NewAppId, parsePhone, Phone } from './schemas.ts'
 import { validationHook } from './validation.ts'
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -31,14 +31,7 @@ admin.openapi(
           'application/json': {
             schema: z.object({
               id: NewAppId,
-              name: z
-                .string()
-                .trim()
-                .min(1)
-                .max(64)
-                .regex(/^[^\p{C}]+$/u, 'name must not contain control characters')
-                // zod writes this pattern with its flags appended (`/u`), which no schema validator reads.
-                .openapi({ example: 'App A', pattern: '^[^\\p{C}]+$' }),
+              name: AppName,
             }),
           },
         },

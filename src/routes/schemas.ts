@@ -7,21 +7,13 @@ import { z } from '@hono/zod-openapi'
 import { ApiError } from '../errors.ts'
 import { fromBase64, toBase64Url } from '../protocol/bytes.ts'
 import { MAX_LOOKUPS } from '../protocol/lookup.ts'
-import { APP_ID, appIdFromPathSegment, NEW_APP_ID } from '../protocol/entry.ts'
+import { appIdFromPathSegment } from '../protocol/entry.ts'
+import { AppId } from './app-schemas.ts'
 import { InvalidPhoneError, normalizePhone, type PhoneNumber } from '../protocol/phone.ts'
 
 export { APP_ID } from '../protocol/entry.ts'
 export { ErrorBody, errors, WrongCodeBody } from './error-responses.ts'
-
-/** Any app id a log may hold (answers, and the app named in a request). */
-export const AppId = z.string().regex(APP_ID).openapi({ example: 'appa' })
-
-/** The id of an app being registered: also addressable in every path (not `..`, see NEW_APP_ID). */
-export const NewAppId = z
-  .string()
-  .regex(APP_ID, 'an app id is 2 to 64 of a-z, 0-9, "." and "-"')
-  .regex(NEW_APP_ID, 'an app id cannot be "..": URLs rewrite it (a dot segment), so no route could name the app')
-  .openapi({ example: 'appa', pattern: NEW_APP_ID.source })
+export { AppId, AppName, NewAppId } from './app-schemas.ts'
 
 /** An app id as a path segment: `..`, which a URL cannot carry, is written `%252E%252E` (appIdPathSegment). */
 export const AppIdParam = z

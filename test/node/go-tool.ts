@@ -28,48 +28,12 @@ export function goAvailable(): boolean {
   return goUnavailableReason() === null
 }
 
-let built: Promise<string | null> | undefined
-
 /**
  * Builds tlogcheck (once per process; reused across runs while its source, Go and x/mod are
  * unchanged) under the OS temp dir; the binary's path, or null without Go or x/mod.
  */
 export function buildTlogCheck(): Promise<string | null> {
-  built ??= (async () => {
-    if (!goAvailable()) return null
-    const root = join(tmpdir(), 'whodis-tlogcheck')
-    const home = join(root, buildKey())
-    const bin = join(home, 'tlogcheck')
-    if (existsSync(bin)) return bin
-    mkdirSync(root, { recursive: true })
-    const staging = mkdtempSync(join(root, 'build-'))
-    const env = { ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '', GOCACHE: join(root, 'gocache'), CGO_ENABLED: '0' }
-    const result = await run('go', ['build', '-o', join(staging, 'tlogcheck'), './test/go/tlogcheck'], { cwd: REPO_ROOT, env })
-    if (result.code !== 0) {
-      rmSync(staging, { recursive: true, force: true })
-      throw new Error(`building tlogcheck failed (exit ${result.code}):\n${result.stderr}`)
-    }
-    try {
-      renameSync(staging, home)
-    } catch (error) {
-      // Another process finished the same build first; use its binary.
-      rmSync(staging, { recursive: true, force: true })
-      if (!existsSync(bin)) throw error
-    }
-    return bin
-  })()
-  return built
-}
-
-// Names a build by everything that goes into it: the harness source, the Go version and the x/mod files.
-function buildKey(): string {
-  const hash = createHash('sha256')
-  hash.update(readFileSync(join(REPO_ROOT, 'test/go/tlogcheck/main.go')))
-  hash.update(spawnSync('go', ['version'], { encoding: 'utf8' }).stdout)
-  for (const dir of ['golang.org/x/mod/sumdb/note', 'golang.org/x/mod/sumdb/tlog']) {
-    for (const file of readdirSync(join(GOPATH, 'src', dir)).sort()) hash.update(readFileSync(join(GOPATH, 'src', dir, file)))
-  }
-  return hash.digest('hex').slice(0, 16)
+  return buildGoProgram('tlogcheck')
 }
 
 /** Runs tlogcheck with `args`, resolving with its exit code and output (never rejects on a non-zero exit). */
@@ -96,9 +60,8 @@ function run(
 const builtPrograms = new Map<string, Promise<string | null>>()
 
 /**
- * Builds the Go program in test/go/<name> the way tlogcheck is built (offline, GOPATH mode,
- * once per process, cached under the OS temp dir by its sources, Go and x/mod); the binary's
- * path, or null without Go or x/mod.
+ * Builds the Go program in test/go/<name> offline (GOPATH mode, once per process, cached under
+ * the OS temp dir by its sources, Go and x/mod); the binary's path, or null without Go or x/mod.
  */
 export function buildGoProgram(name: string): Promise<string | null> {
   let build = builtPrograms.get(name)

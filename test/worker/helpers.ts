@@ -1,11 +1,11 @@
 /** Helpers for Worker tests: requests through the real app with real bindings. */
 import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
+import { appClient, type CallOptions } from '../app-client.ts'
 import { createApp } from '../../src/app.ts'
 import { bindAll, sequencer } from '../../src/directory.ts'
 import { shardStub } from '../../src/durable-objects/rpc.ts'
 import { readLogConfig, type Env } from '../../src/env.ts'
-import { ERRORS, type ErrorCode } from '../../src/errors.ts'
 import { e164Of } from '../../src/protocol/entry.ts'
 
 export const app = createApp()
@@ -18,79 +18,31 @@ export function randomClient(): string {
   return `10.${a}.${b}.${c}`
 }
 
-/**
- * Sends a request through the app; `env` overrides let a test change limits or providers. Each
- * request comes from a fresh client address unless `client` names one (null: no address).
- */
-export async function call(
-  method: string,
-  path: string,
-  opts: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; env?: Partial<Env>; client?: string | null } = {},
-): Promise<Response> {
-  const client = opts.client === undefined ? randomClient() : opts.client
-  const headers: Record<string, string> = { ...(client === null ? {} : { 'CF-Connecting-IP': client }), ...opts.headers }
-  if (opts.token) headers.Authorization = `Bearer ${opts.token}`
-  let body = opts.body
-  if (opts.json !== undefined) {
-    body = JSON.stringify(opts.json)
-    headers['Content-Type'] ??= 'application/json'
-  }
-  const res = await app.request(`${BASE}${path}`, { method, headers, body }, { ...testEnv, ...opts.env })
-  requests.set(res, { method, path })
-  return res
-}
+const client = appClient<Env, CallOptions<Env> & { client?: string | null }>(
+  app,
+  testEnv,
+  BASE,
+  // Each request comes from a fresh client address unless `client` names one (null: no address).
+  (opts): Record<string, string> => {
+    const address = opts.client === undefined ? randomClient() : opts.client
+    return address === null ? {} : { 'CF-Connecting-IP': address }
+  },
+  (template) => template.startsWith('/log/tile/'),
+)
 
-/** The request each response of {@link call} answered, so an error can be checked against its route's declared codes. */
-const requests = new WeakMap<Response, { method: string; path: string }>()
-
-type Operation = { responses?: Record<string, { content?: Record<string, { examples?: Record<string, unknown> }> }> }
-const openApi = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'test', version: '0' } }) as unknown as {
-  paths: Record<string, Record<string, Operation>>
-}
-// Templates with more literal segments first, so `/log/tile/entries/{index}` wins over `/log/tile/{level}/{index}`.
-const templates = Object.keys(openApi.paths)
-  .map((template) => {
-    // A tile index spans path segments (`x001/234`); every other parameter is one segment.
-    const source = template.replace(/\{(\w+)\}/g, (_, name) => (template.startsWith('/log/tile/') && name === 'index' ? '.+' : '[^/]+'))
-    return { template, pattern: new RegExp(`^${source}$`), literals: template.split('/').filter((s) => s && !s.startsWith('{')).length }
-  })
-  .sort((a, b) => b.literals - a.literals)
-
-/** The codes the OpenAPI document declares for the operation that serves `method path` under `status`, or null when it documents no such operation. */
-export function declaredCodes(method: string, path: string, status: number): string[] | null {
-  // As call() sends it: a path that starts `//` is a path here, not an authority.
-  const pathname = new URL(`${BASE}${path}`).pathname
-  const match = templates.find((t) => t.pattern.test(pathname))
-  const operation = match && openApi.paths[match.template]![method.toLowerCase()]
-  if (!operation) return null
-  return Object.keys(operation.responses?.[String(status)]?.content?.['application/json']?.examples ?? {})
-}
-
-/**
- * Asserts the uniform error shape and returns the body. The code must be one of ERRORS with its
- * status, and one that /openapi.json (and so /docs) declares for the route that answered it.
- */
-export async function expectError(res: Response, status: number, code: string): Promise<Record<string, any>> {
-  const body = (await res.json()) as Record<string, any>
-  expect({ status: res.status, code: body?.error?.code }).toEqual({ status, code })
-  expect(typeof body.error.message).toBe('string')
-  expect(body.error.message.length).toBeGreaterThan(0)
-  expect(ERRORS[code as ErrorCode]?.status, `${code} is not in ERRORS with status ${status}`).toBe(status)
-  const request = requests.get(res)
-  const declared = request && declaredCodes(request.method, request.path, status)
-  if (declared) expect(declared, `${request!.method} ${request!.path} answers ${status} ${code}, which /openapi.json does not declare`).toContain(code)
-  return body
-}
+/** Sends a request through the app; `env` overrides let a test change limits or providers. */
+export const call = client.call
+/** The codes /openapi.json declares for the operation that serves `method path` under `status`. */
+export const declaredCodes = client.declaredCodes
+/** Asserts the uniform error shape, a code of ERRORS its route declares; returns the body. */
+export const expectError = client.expectError
 
 export const admin = () => testEnv.ADMIN_TOKEN!
 
 let appCounter = 0
 /** Registers an app with a fresh id (unless given) and returns its id and token. */
-export async function registerApp(id = `app${++appCounter}-${crypto.randomUUID().slice(0, 8)}`, name = `App ${id}`) {
-  const res = await call('POST', '/v1/admin/apps', { token: admin(), json: { id, name } })
-  expect(res.status).toBe(201)
-  const body = (await res.json()) as { id: string; name: string; token: string }
-  return body
+export function registerApp(id = `app${++appCounter}-${crypto.randomUUID().slice(0, 8)}`, name = `App ${id}`) {
+  return client.registerAppWith(admin(), id, name)
 }
 
 /** The newest code sent to `phone` through the outbox. */
